@@ -1,0 +1,1 @@
+"""taskledger's command line: click commands that parse, call the library, print."""

@@ -1,0 +1,93 @@
+"""The ``taskledger`` command group: lazy subcommands and one error mapping.
+
+Subcommands are imported only when invoked, so ``taskledger list`` pays for
+click and the list command, not for watchfiles, hypothesis or pycrdt.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from ledger import Contention, LedgerError
+
+# name -> "module:function", in the order ``--help`` lists them.
+COMMANDS = {
+    "create": "cli._tasks:create",
+    "list": "cli._query:list_tasks",
+    "show": "cli._query:show",
+    "update": "cli._tasks:update",
+    "note": "cli._tasks:note",
+    "delete": "cli._tasks:delete",
+    "ready": "cli._query:ready",
+    "history": "cli._query:history",
+    "materialize": "cli._admin:materialize",
+    "verify": "cli._admin:verify",
+    "demo": "cli._demo:demo",
+}
+
+EXIT_ERROR = 1
+EXIT_CONTENTION = 3
+
+
+class LedgerClickError(click.ClickException):
+    """A library error the user can fix: ``Error: ...``, exit 1."""
+
+    exit_code = EXIT_ERROR
+
+
+class ContentionClickError(click.ClickException):
+    """Another session holds the task, or nothing is claimable: exit 3."""
+
+    exit_code = EXIT_CONTENTION
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attr = target.partition(":")
+        command = getattr(importlib.import_module(module), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Contention as exc:
+            raise ContentionClickError(str(exc)) from exc
+        except LedgerError as exc:
+            raise LedgerClickError(str(exc)) from exc
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="taskledger", prog_name="taskledger")
+def cli() -> None:
+    """A shared task list that never loses an update.
+
+    Every session appends to its own log under <home>/<list>/.ledger/logs;
+    every reader merges all logs into the same state, materialized as Claude
+    Code task files (<home>/<list>/<id>.json). No shared lock anywhere.
+
+    Exit codes: 0 done, 1 error you can fix, 2 usage error, 3 held by another
+    session (or nothing to claim).
+    """
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        cli.main(prog_name="taskledger")
+    except BrokenPipeError:
+        # The reader went away (``taskledger list | head``): not an error of ours.
+        sys.stderr.close()
+        sys.exit(0)

@@ -1,0 +1,82 @@
+"""Rendering for humans (aligned, short ids) and for machines (stable JSON)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import click
+
+from ledger import Json, Record, Stamp, State, Task
+
+
+def emit_json(value: Any) -> None:
+    """Print one JSON document."""
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def emit_json_lines(values: Iterable[Any]) -> None:
+    """Print one compact JSON object per line."""
+    click.echo(
+        "".join(json.dumps(v, ensure_ascii=False, separators=(",", ":")) + "\n" for v in values),
+        nl=False,
+    )
+
+
+def stamp_json(stamp: Stamp | None) -> Json:
+    """A stamp as JSON (see docs/cli.md)."""
+    return None if stamp is None else stamp.to_json()
+
+
+def task_json(task: Task, state: State) -> dict[str, Json]:
+    """A task as JSON: Claude Code's fields first, then taskledger's (docs/cli.md)."""
+    out = task.claude_json()
+    out.setdefault("activeForm", "")
+    out.setdefault("owner", "")
+    out.setdefault("metadata", {})
+    out["shortId"] = state.short(task.id)
+    out["openBlockers"] = list(state.open_blockers(task)) if not task.deleted else []
+    out["ready"] = state.is_ready(task)
+    out["deleted"] = task.deleted
+    out["notes"] = [{"text": n.text, **n.stamp.to_json()} for n in task.notes]
+    out["created"] = stamp_json(task.created)
+    out["updated"] = stamp_json(task.updated)
+    return out
+
+
+def record_json(record: Record) -> dict[str, Json]:
+    """An op as JSON, the same keys for ``history --json`` and ``watch --json``."""
+    return {
+        "at": record.at,
+        "hlc": record.hlc.to_json(),  # type: ignore[dict-item]
+        "session": record.session,
+        "writer": record.writer,
+        "seq": record.seq,
+        "op": record.kind,
+        "task": record.task,
+        "fields": record.fields,
+    }
+
+
+def elide(text: str, width: int) -> str:
+    """One line of at most ``width`` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: max(width - 1, 0)] + "…"
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """Left-aligned columns; the last column is not padded."""
+    rows = [list(headers), *(list(r) for r in rows)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(headers) - 1)]
+    lines = []
+    for row in rows:
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
+        lines.append("  ".join([*cells, row[-1]]).rstrip())
+    return "\n".join(lines)
+
+
+def short_list(state: State, ids: Iterable[str]) -> str:
+    """Ids as short ids, comma separated, or '-'."""
+    shown = [state.short(i) for i in ids]
+    return ", ".join(shown) if shown else "-"

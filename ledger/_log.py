@@ -1,0 +1,318 @@
+"""Log records: encoding, the hash chain, appending, and tolerant reading.
+
+A log is a file of UTF-8 JSON lines, one record per line, written by exactly
+one writer. The record format is described field by field in docs/format.md.
+
+Appends happen under an exclusive ``flock`` on the log file itself (only the
+processes of one session ever contend for it), are a single ``write`` of the
+whole line, and are followed by ``fsync`` before the lock is released: a
+command that exits 0 has its record on disk. A log whose last line is torn
+(its writer died mid-append) is never truncated or rewritten: the next append
+first terminates the torn fragment with a marker that can never parse as
+JSON, then starts its record on a fresh line.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ._errors import StorageError
+from ._model import Hlc, Json, OpKind
+from ._paths import is_writer_id
+
+FORMAT_VERSION = 1
+GENESIS = "0" * 64
+#: Appended to a torn fragment before the next record: ends in a character
+#: that no JSON document can end with, so the fragment never parses.
+TORN_MARK = b" #torn\n"
+
+_SHARD_RE = re.compile(r"[0-9a-f]{2}")
+_TASK_RE = re.compile(r"[0-9a-f]{16}")
+_HEX64_RE = re.compile(r"[0-9a-f]{64}")
+_OP_KINDS = frozenset(k.value for k in OpKind)
+_CHUNK = 1 << 22
+
+
+class BadRecord(ValueError):
+    """A line that is not a usable record (internal; readers turn it into a warning)."""
+
+
+class UnknownVersion(BadRecord):
+    """A record of a format version this code does not know."""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One parsed log record.
+
+    Attributes:
+        session: the session that wrote it.
+        writer: the writer id (13 hex digits; also its pycrdt client id).
+        seq: the writer's sequence number, from 1, contiguous.
+        hlc: the hybrid logical clock of the op.
+        at: the writer's wall clock, ISO 8601 UTC.
+        kind: the op kind (create, update, ...).
+        task: the task id the op is about.
+        fields: the readable changes (see ``Op.from_readable``).
+        updates: shard -> base64 pycrdt update.
+        clocks: shard -> the writer's pycrdt clock in that shard after the update.
+        prev: sha256 hex of the previous record line of the same log.
+    """
+
+    session: str
+    writer: str
+    seq: int
+    hlc: Hlc
+    at: str
+    kind: str
+    task: str
+    fields: dict[str, Json]
+    updates: dict[str, str]
+    clocks: dict[str, int]
+    prev: str
+
+    @property
+    def key(self) -> tuple[int, int, str, str, int]:
+        """Sort key of the audit trail: HLC, then session, writer, seq."""
+        return (self.hlc.ms, self.hlc.counter, self.session, self.writer, self.seq)
+
+
+def encode_record(record: Record) -> bytes:
+    """Serialize a record to one JSON line (without the newline)."""
+    obj: dict[str, Any] = {
+        "v": FORMAT_VERSION,
+        "session": record.session,
+        "writer": record.writer,
+        "seq": record.seq,
+        "hlc": record.hlc.to_json(),
+        "at": record.at,
+        "op": record.kind,
+        "task": record.task,
+        "fields": record.fields,
+        "updates": record.updates,
+        "clocks": record.clocks,
+        "prev": record.prev,
+    }
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+def digest(line: bytes) -> str:
+    """The hash-chain digest of a record line (without its newline)."""
+    return hashlib.sha256(line).hexdigest()
+
+
+def _int(value: object) -> bool:
+    return type(value) is int
+
+
+def parse_record(line: bytes) -> Record:
+    """Parse one line into a record.
+
+    Raises:
+        BadRecord: when the line is not JSON or not a well-formed record.
+        UnknownVersion: when the record's format version is unknown.
+    """
+    try:
+        obj = json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        raise BadRecord("not JSON") from exc
+    if not isinstance(obj, dict):
+        raise BadRecord("not a JSON object")
+    version = obj.get("v")
+    if version != FORMAT_VERSION:
+        raise UnknownVersion(f"unknown format version {version!r}")
+    try:
+        session = obj["session"]
+        writer = obj["writer"]
+        seq = obj["seq"]
+        hlc = obj["hlc"]
+        at = obj["at"]
+        kind = obj["op"]
+        task = obj["task"]
+        fields = obj["fields"]
+        updates = obj["updates"]
+        clocks = obj["clocks"]
+        prev = obj["prev"]
+    except KeyError as exc:
+        raise BadRecord(f"missing field {exc.args[0]!r}") from exc
+    if not (isinstance(session, str) and session and len(session) <= 64):
+        raise BadRecord("bad session")
+    if not (isinstance(writer, str) and is_writer_id(writer)):
+        raise BadRecord("bad writer id")
+    if not (_int(seq) and seq >= 1):
+        raise BadRecord("bad seq")
+    if not (
+        isinstance(hlc, list)
+        and len(hlc) == 2
+        and _int(hlc[0])
+        and _int(hlc[1])
+        and 0 <= hlc[0] < 1 << 53
+        and 0 <= hlc[1] < 1 << 32
+    ):
+        raise BadRecord("bad hlc")
+    if not isinstance(at, str):
+        raise BadRecord("bad wall time")
+    if kind not in _OP_KINDS:
+        raise BadRecord(f"unknown op {kind!r}")
+    if not (isinstance(task, str) and _TASK_RE.fullmatch(task)):
+        raise BadRecord("bad task id")
+    if not isinstance(fields, dict):
+        raise BadRecord("bad fields")
+    if not (
+        isinstance(updates, dict)
+        and all(_SHARD_RE.fullmatch(k) and isinstance(v, str) for k, v in updates.items())
+    ):
+        raise BadRecord("bad updates")
+    if not (
+        isinstance(clocks, dict)
+        and clocks.keys() == updates.keys()
+        and all(_int(v) and 0 < v < 1 << 53 for v in clocks.values())
+    ):
+        raise BadRecord("bad clocks")
+    if not (isinstance(prev, str) and _HEX64_RE.fullmatch(prev)):
+        raise BadRecord("bad prev hash")
+    return Record(
+        session, writer, seq, Hlc(hlc[0], hlc[1]), at, kind, task, fields, updates, clocks, prev
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """A complete line read from a log.
+
+    Attributes:
+        number: 1-based line number in the file.
+        offset: byte offset of the line's first byte.
+        data: the line's bytes, without the newline.
+    """
+
+    number: int
+    offset: int
+    data: bytes
+
+
+@dataclass(slots=True)
+class Cursor:
+    """How far a log has been read: the next byte and the next line number.
+
+    A torn tail (bytes after the last newline) is not consumed: the cursor
+    stays before it, so a line still being written is read whole next time.
+    ``tail`` is the length of that unconsumed fragment after the last read.
+    """
+
+    offset: int = 0
+    line: int = 1
+    tail: int = 0
+
+    def read(self, path: Path) -> Iterator[Line]:
+        """Yield the complete lines after the cursor, advancing it past each.
+
+        Raises:
+            StorageError: when the file cannot be read.
+        """
+        self.tail = 0
+        fh = _open_for_read(path)
+        if fh is None:
+            return
+        with fh:
+            fh.seek(self.offset)
+            pending = b""
+            while True:
+                try:
+                    chunk = fh.read(_CHUNK)
+                except OSError as exc:
+                    raise StorageError(f"cannot read {path}: {exc.strerror}") from exc
+                if not chunk:
+                    self.tail = len(pending)
+                    return
+                buf = pending + chunk if pending else chunk
+                start = 0
+                while True:
+                    end = buf.find(b"\n", start)
+                    if end < 0:
+                        break
+                    line = Line(self.line, self.offset, buf[start:end])
+                    self.offset += end + 1 - start
+                    self.line += 1
+                    start = end + 1
+                    yield line
+                pending = buf[start:]
+
+
+def _open_for_read(path: Path) -> BinaryIO | None:
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+class Appender:
+    """Exclusive, durable appends to one writer's own log.
+
+    Use as a context manager: entering takes the ``flock`` (waiting for other
+    processes of the same session), leaving releases it. Records appended
+    inside are on disk before the lock is released.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd = -1
+
+    def __enter__(self) -> Appender:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            existed = self.path.exists()
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            if not existed:
+                _fsync_dir(self.path.parent)
+        except OSError as exc:
+            self._close()
+            raise StorageError(f"cannot open log {self.path}: {exc.strerror}") from exc
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # closing releases the flock
+            self._fd = -1
+
+    def append(self, line: bytes) -> None:
+        """Append one record line (without newline) and fsync it.
+
+        Raises:
+            StorageError: when the write or fsync fails (the record may then be
+                a torn line, which readers skip and the next append terminates).
+        """
+        try:
+            size = os.fstat(self._fd).st_size
+            data = line + b"\n"
+            if size and os.pread(self._fd, 1, size - 1) != b"\n":
+                data = TORN_MARK + data
+            view = memoryview(data)
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise StorageError(f"cannot append to {self.path}: {exc.strerror}") from exc
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

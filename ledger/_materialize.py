@@ -1,0 +1,138 @@
+"""Tasks -> Claude Code task files, written atomically.
+
+Each live task is ``<list>/<id>.json`` in Claude Code's schema and key order
+(``Task.claude_json``), written to a hidden temp file in the same folder and
+renamed over the old one, so a reader never sees half a file. Deleted tasks'
+files are removed. Only files that are ours are touched: names of the form
+``<16 hex digits>.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ._model import Task
+
+_OURS = re.compile(r"[0-9a-f]{16}\.json")
+
+
+def render(task: Task) -> bytes:
+    """The bytes of a task's file: Claude Code's schema, two-space indent."""
+    return (json.dumps(task.claude_json(), indent=2, ensure_ascii=False) + "\n").encode()
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a materialization pass did.
+
+    Attributes:
+        files: per live task, [size, mtime_ns] of its file as it now stands.
+        written: ids whose file was (re)written.
+        removed: ids whose file was removed.
+        errors: what the file system refused (the folder is read-only, ...).
+        folder_mtime: the folder's mtime after the pass (-1 if unknown).
+    """
+
+    files: dict[str, list[int]] = field(default_factory=dict)
+    written: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    folder_mtime: int = -1
+
+
+def _write(folder: Path, task: Task) -> os.stat_result:
+    final = folder / f"{task.id}.json"
+    tmp = folder / f".{task.id}.json.{os.getpid()}.tmp"
+    try:
+        tmp.write_bytes(render(task))
+        tmp.replace(final)
+    except OSError:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
+    return final.stat()
+
+
+def materialize(
+    folder: Path,
+    tasks: Mapping[str, Task],
+    *,
+    changed: Iterable[str] | None,
+    known: Mapping[str, list[int]],
+    check_disk: bool,
+    force: bool = False,
+) -> Outcome:
+    """Bring the task files in ``folder`` in line with ``tasks``.
+
+    Args:
+        folder: the list folder.
+        tasks: every task by id (deleted ones included).
+        changed: ids whose task may differ from its file; None means all.
+        known: per id, [size, mtime_ns] of the file as last written.
+        check_disk: also list the folder and repair files that are missing,
+            replaced or stray.
+        force: compare every file's bytes (``taskledger materialize``).
+
+    Returns:
+        What was done, and what the file system refused.
+    """
+    out = Outcome()
+    live = {i: t for i, t in tasks.items() if not t.deleted}
+    todo = set(live) if changed is None else {i for i in changed if i in tasks}
+    on_disk: dict[str, os.stat_result] | None = None
+    if check_disk or force:
+        on_disk = {}
+        try:
+            for item in os.scandir(folder):
+                if _OURS.fullmatch(item.name):
+                    try:
+                        on_disk[item.name[:-5]] = item.stat()
+                    except FileNotFoundError:
+                        continue
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            out.errors.append(f"cannot list {folder}: {exc.strerror}")
+        for ident in live:
+            st = on_disk.get(ident)
+            if st is None or [st.st_size, st.st_mtime_ns] != known.get(ident):
+                todo.add(ident)
+            elif force:
+                try:
+                    if (folder / f"{ident}.json").read_bytes() != render(live[ident]):
+                        todo.add(ident)
+                except OSError:
+                    todo.add(ident)
+        todo.update(i for i in on_disk if i not in live)
+    for ident, stats in known.items():
+        if ident in live and ident not in todo:
+            out.files[ident] = stats
+    for ident in sorted(todo):
+        task = live.get(ident)
+        try:
+            if task is None:
+                (folder / f"{ident}.json").unlink(missing_ok=True)
+                out.removed.append(ident)
+            else:
+                st = _write(folder, task)
+                out.files[ident] = [st.st_size, st.st_mtime_ns]
+                out.written.append(ident)
+        except FileNotFoundError:
+            if not folder.exists():
+                out.errors.append(f"the list folder {folder} does not exist")
+                break
+        except OSError as exc:
+            out.errors.append(f"cannot write task files in {folder}: {exc.strerror}")
+            break
+    try:
+        out.folder_mtime = folder.stat().st_mtime_ns
+    except OSError:
+        pass
+    return out

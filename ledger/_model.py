@@ -1,0 +1,350 @@
+"""Frozen value types: what the ledger stores, replays and returns.
+
+Nothing here does I/O or imports pycrdt; these are the words every other
+module speaks.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeAlias
+
+Json: TypeAlias = "bool | int | float | str | list[Json] | dict[str, Json] | None"
+
+
+class Status(enum.StrEnum):
+    """A task's workflow status (Claude Code's three)."""
+
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+
+
+class OpKind(enum.StrEnum):
+    """The kind of an appended operation."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    CLAIM = "claim"
+    RELEASE = "release"
+    NOTE = "note"
+    DELETE = "delete"
+
+
+#: Last-writer-wins fields of a task, by their Claude Code names.
+SCALAR_FIELDS = ("subject", "activeForm", "status", "owner", "deleted")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Hlc:
+    """A hybrid logical clock reading: wall milliseconds plus a counter.
+
+    Orders like the pair ``(ms, counter)``. A writer's next reading is always
+    greater than every reading it has seen, so an edit made after seeing
+    another one sorts after it even when the wall clock is behind.
+    """
+
+    ms: int
+    counter: int = 0
+
+    def tick(self, now_ms: int) -> Hlc:
+        """Return the next reading after this one, given the wall clock.
+
+        Args:
+            now_ms: the current wall-clock time in milliseconds.
+
+        Returns:
+            ``(now_ms, 0)`` when the wall clock is ahead, else this reading's
+            milliseconds with the counter advanced.
+        """
+        if now_ms > self.ms:
+            return Hlc(now_ms, 0)
+        return Hlc(self.ms, self.counter + 1)
+
+    def to_json(self) -> list[int]:
+        """Return the ``[ms, counter]`` pair stored in records."""
+        return [self.ms, self.counter]
+
+    def __str__(self) -> str:
+        return f"{iso_ms(self.ms)}+{self.counter}"
+
+
+HLC_ZERO = Hlc(0, 0)
+
+
+def iso_ms(ms: int) -> str:
+    """Format epoch milliseconds as ISO 8601 UTC with milliseconds.
+
+    Args:
+        ms: milliseconds since the Unix epoch.
+
+    Returns:
+        A string like ``2026-11-23T21:54:00.123Z``.
+    """
+    try:
+        moment = _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        return f"@{ms}ms"
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """Who wrote something, and when.
+
+    Attributes:
+        hlc: the hybrid logical clock of the op.
+        session: the session that wrote it.
+        writer: the writer (log file and pycrdt client) that appended it.
+        seq: the writer's sequence number of the op.
+        wall_ms: the writer's wall clock when it appended the op.
+    """
+
+    hlc: Hlc
+    session: str
+    writer: str
+    seq: int
+    wall_ms: int
+
+    @property
+    def key(self) -> tuple[int, int, str, str]:
+        """The total order of writes: (HLC, session), writer as last resort."""
+        return (self.hlc.ms, self.hlc.counter, self.session, self.writer)
+
+    @property
+    def ref(self) -> str:
+        """A short reference to the op, ``<writer>:<seq>``."""
+        return f"{self.writer}:{self.seq}"
+
+    @property
+    def at(self) -> str:
+        """The wall-clock time as ISO 8601."""
+        return iso_ms(self.wall_ms)
+
+    def to_json(self) -> dict[str, Json]:
+        """Return the stamp as a JSON object."""
+        return {
+            "at": self.at,
+            "session": self.session,
+            "writer": self.writer,
+            "seq": self.seq,
+            "hlc": [self.hlc.ms, self.hlc.counter],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One field's change as the writer saw it.
+
+    Attributes:
+        old: the value the writer saw before its write (None when unset).
+        new: the value written (None unsets a metadata key).
+        base: ``<writer>:<seq>`` of the write whose value the writer saw as
+            current, or None. A write whose base is an earlier write *saw* it;
+            ``conflicts`` uses this to tell overwrites from races.
+    """
+
+    old: Json
+    new: Json
+    base: str | None = None
+
+    def to_json(self) -> dict[str, Json]:
+        """Return the readable form stored in records."""
+        out: dict[str, Json] = {"old": self.old, "new": self.new}
+        if self.base is not None:
+            out["base"] = self.base
+        return out
+
+    @classmethod
+    def from_json(cls, raw: object) -> Change:
+        """Parse the readable form; raise ValueError when it is malformed."""
+        if not isinstance(raw, dict) or "new" not in raw:
+            raise ValueError("change is not an object with 'new'")
+        base = raw.get("base")
+        if base is not None and not isinstance(base, str):
+            raise ValueError("change base is not a string")
+        return cls(raw.get("old"), raw["new"], base)
+
+
+Pairs: TypeAlias = tuple[tuple[str, Change], ...]
+
+
+def _pairs_json(pairs: Pairs) -> dict[str, Json]:
+    return {k: c.to_json() for k, c in pairs}
+
+
+def _pairs_from(raw: object, what: str) -> Pairs:
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        raise ValueError(f"{what} is not an object")
+    return tuple((str(k), Change.from_json(v)) for k, v in raw.items())
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One operation: the readable description of what a record changes.
+
+    The replayer merges the record's pycrdt updates; this is the same change
+    in words, for the audit trail, conflicts and verification.
+
+    Attributes:
+        kind: create, update, claim, release, note or delete.
+        task: the id of the task the op is about.
+        fields: changes to last-writer-wins fields (``subject``, ``activeForm``,
+            ``status``, ``owner``, ``deleted``).
+        description: old and new description text, when it changed.
+        metadata: changes to metadata keys (new None removes the key).
+        blocked_by: edges ``blocker -> task`` switched on (True) or off (False).
+        blocks: edges ``task -> other`` switched on or off.
+        note: the text of a note appended to the task.
+    """
+
+    kind: OpKind
+    task: str
+    fields: Pairs = ()
+    description: Change | None = None
+    metadata: Pairs = ()
+    blocked_by: Pairs = ()
+    blocks: Pairs = ()
+    note: str | None = None
+
+    def field(self, name: str) -> Change | None:
+        """Return the change to one scalar field, if the op makes one."""
+        for key, change in self.fields:
+            if key == name:
+                return change
+        return None
+
+    def to_readable(self) -> dict[str, Json]:
+        """Return the ``fields`` object stored in the record."""
+        out: dict[str, Json] = {k: c.to_json() for k, c in self.fields}
+        if self.description is not None:
+            out["description"] = self.description.to_json()
+        if self.metadata:
+            out["metadata"] = _pairs_json(self.metadata)
+        if self.blocked_by:
+            out["blockedBy"] = _pairs_json(self.blocked_by)
+        if self.blocks:
+            out["blocks"] = _pairs_json(self.blocks)
+        if self.note is not None:
+            out["note"] = self.note
+        return out
+
+    @classmethod
+    def from_readable(cls, kind: str, task: str, raw: object) -> Op:
+        """Parse a record's ``op``, ``task`` and ``fields``.
+
+        Raises:
+            ValueError: when any part is malformed.
+        """
+        if not isinstance(raw, dict):
+            raise ValueError("fields is not an object")
+        known = {*SCALAR_FIELDS, "description", "metadata", "blockedBy", "blocks", "note"}
+        unknown = set(raw) - known
+        if unknown:
+            raise ValueError(f"unknown fields {sorted(unknown)}")
+        note = raw.get("note")
+        if note is not None and not isinstance(note, str):
+            raise ValueError("note is not a string")
+        desc = raw.get("description")
+        return cls(
+            kind=OpKind(kind),
+            task=task,
+            fields=tuple((k, Change.from_json(raw[k])) for k in SCALAR_FIELDS if k in raw),
+            description=None if desc is None else Change.from_json(desc),
+            metadata=_pairs_from(raw.get("metadata"), "metadata"),
+            blocked_by=_pairs_from(raw.get("blockedBy"), "blockedBy"),
+            blocks=_pairs_from(raw.get("blocks"), "blocks"),
+            note=note,
+        )
+
+    def changed_names(self) -> tuple[str, ...]:
+        """Names of everything the op touches, for one-line summaries."""
+        names = [k for k, _ in self.fields]
+        if self.description is not None:
+            names.append("description")
+        names += [f"metadata.{k}" for k, _ in self.metadata]
+        names += [f"blockedBy.{k}" for k, _ in self.blocked_by]
+        names += [f"blocks.{k}" for k, _ in self.blocks]
+        if self.note is not None:
+            names.append("note")
+        return tuple(names)
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """A note (handoff text) appended to a task."""
+
+    text: str
+    stamp: Stamp
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """A task as every reader that has read the same records sees it.
+
+    Attributes:
+        id: the full task id (16 hex digits).
+        subject: one-line title.
+        description: free text, merged character by character.
+        active_form: the present-continuous form shown while in progress.
+        status: pending, in_progress or completed.
+        owner: the session (or person) that owns the task, or "".
+        blocks: ids of live tasks this one blocks (derived from edges).
+        blocked_by: ids of live tasks that block this one (derived from edges).
+        metadata: sorted ``(key, value)`` pairs.
+        notes: notes in HLC order.
+        deleted: True for a tombstone.
+        created: who created the task and when.
+        updated: the latest op that touched the task.
+        provenance: for each set field, the stamp of the write that won.
+    """
+
+    id: str
+    subject: str
+    description: str = ""
+    active_form: str = ""
+    status: Status = Status.PENDING
+    owner: str = ""
+    blocks: tuple[str, ...] = ()
+    blocked_by: tuple[str, ...] = ()
+    metadata: tuple[tuple[str, Json], ...] = ()
+    notes: tuple[Note, ...] = ()
+    deleted: bool = False
+    created: Stamp | None = None
+    updated: Stamp | None = None
+    provenance: tuple[tuple[str, Stamp], ...] = field(default=())
+
+    def meta(self) -> dict[str, Json]:
+        """Return the metadata as a dict."""
+        return dict(self.metadata)
+
+    def claude_json(self) -> dict[str, Json]:
+        """Return the task in Claude Code's task-file schema and key order."""
+        out: dict[str, Json] = {
+            "id": self.id,
+            "subject": self.subject,
+            "description": self.description,
+        }
+        if self.active_form:
+            out["activeForm"] = self.active_form
+        out["status"] = self.status.value
+        if self.owner:
+            out["owner"] = self.owner
+        out["blocks"] = list(self.blocks)
+        out["blockedBy"] = list(self.blocked_by)
+        if self.metadata:
+            out["metadata"] = dict(self.metadata)
+        return out
+
+
+def sorted_pairs(
+    items: Iterable[tuple[str, Json]] | Mapping[str, Json],
+) -> tuple[tuple[str, Json], ...]:
+    """Return ``(key, value)`` pairs sorted by key (a stable metadata order)."""
+    pairs = items.items() if isinstance(items, Mapping) else items
+    return tuple(sorted(pairs, key=lambda kv: kv[0]))

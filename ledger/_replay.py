@@ -1,0 +1,281 @@
+"""Logs -> pycrdt shard documents: an incremental, tolerant, order-safe fold.
+
+The replayer reads each log from where it stopped (per-file cursors), so the
+same object serves a full replay, catching up on new appends, and following
+logs live. It applies every writer's records strictly in that writer's
+sequence order -- pycrdt can lose data for good when two or more later
+updates of one client arrive before an earlier one -- while the order across
+writers does not matter. Records seen twice (a log copied under another
+name, a replica exchange) are applied once. A record that arrives ahead of a
+gap is held back until the gap fills.
+
+Lines that are torn, not JSON, of an unknown version, malformed, or whose
+update pycrdt rejects are skipped, each with one warning; nothing stops a
+replay. After catching up, every changed shard's state vector is checked
+against the clocks the records declare; a shard that falls short is rebuilt
+from the logs in strict per-writer order.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ._crdt import RejectedUpdate, Replica
+from ._log import GENESIS, TORN_MARK, BadRecord, Cursor, Line, Record, digest, parse_record
+from ._model import HLC_ZERO, Hlc
+from ._paths import parse_log_name
+
+_DECODE = base64.b64decode
+
+
+@dataclass(frozen=True, slots=True)
+class LogWarning:
+    """A problem found while reading a log; the line was skipped.
+
+    Attributes:
+        file: the log file name.
+        line: the 1-based line number (0 when it concerns the whole log).
+        problem: what is wrong.
+        kind: ``line`` (an unusable line), ``torn`` (a crash's remains),
+            ``update`` (pycrdt refused the update) or ``clock`` (a shard
+            could not integrate every update its logs declare).
+    """
+
+    file: str
+    line: int
+    problem: str
+    kind: str = "line"
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.problem}"
+
+
+@dataclass(slots=True)
+class _Writer:
+    applied: int = 0
+    pending: dict[int, tuple[str, int, Record]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Head:
+    """The last well-formed record of one log file.
+
+    Attributes:
+        seq: its sequence number (0 for an empty log).
+        line: its bytes, whose digest the next record must link to.
+    """
+
+    seq: int = 0
+    line: bytes = b""
+
+    @property
+    def digest(self) -> str:
+        """The hash the next record's ``prev`` must carry."""
+        return digest(self.line) if self.line else GENESIS
+
+
+def scan_logs(logs_dir: Path) -> dict[str, os.stat_result]:
+    """Stat every log file in a folder (names that are not logs are ignored)."""
+    try:
+        entries = list(os.scandir(logs_dir))
+    except FileNotFoundError:
+        return {}
+    out = {}
+    for item in entries:
+        if parse_log_name(item.name) is not None:
+            try:
+                out[item.name] = item.stat()
+            except FileNotFoundError:
+                continue
+    return out
+
+
+class Replayer:
+    """All logs of a list folded into a ``Replica``.
+
+    Args:
+        logs_dir: the folder of log files.
+        client_id: the writer's pycrdt client id if this replica will write.
+    """
+
+    def __init__(self, logs_dir: Path, client_id: int | None = None) -> None:
+        self.logs_dir = logs_dir
+        self.replica = Replica(client_id)
+        self.cursors: dict[str, Cursor] = {}
+        self.heads: dict[str, Head] = {}
+        self.torn: dict[str, int] = {}
+        self.max_hlc: Hlc = HLC_ZERO
+        self.dirty: set[str] = set()
+        self.warnings: list[LogWarning] = []
+        self._writers: dict[str, _Writer] = {}
+        # shard -> writer client id -> clock its last applied record declares
+        self._expected: dict[str, dict[int, int]] = {}
+
+    def catch_up(
+        self,
+        names: Iterable[str] | None = None,
+        sink: Callable[[Record], None] | None = None,
+    ) -> int:
+        """Read and apply whatever was appended since the last call.
+
+        Args:
+            names: log file names to read; all logs in the folder by default.
+            sink: called with each record as it is applied.
+
+        Returns:
+            The number of records applied.
+        """
+        if names is None:
+            names = sorted(scan_logs(self.logs_dir))
+        applied = 0
+        for name in names:
+            applied += self._read_file(name, sink)
+        self._check_clocks()
+        return applied
+
+    def _read_file(self, name: str, sink: Callable[[Record], None] | None) -> int:
+        cursor = self.cursors.setdefault(name, Cursor())
+        head = self.heads.setdefault(name, Head())
+        path = self.logs_dir / name
+        applied = 0
+        for line in cursor.read(path):
+            record = self._parse(name, line)
+            if record is None:
+                continue
+            if record.seq > head.seq:
+                head.seq = record.seq
+                head.line = line.data
+            applied += self._offer(name, line.number, record, sink)
+        tail = cursor.tail
+        if tail and self.torn.get(name) != cursor.offset:
+            self.warnings.append(
+                LogWarning(
+                    name, cursor.line, "torn last line (a writer died mid-append), skipped", "torn"
+                )
+            )
+        self.torn[name] = cursor.offset if tail else -1
+        return applied
+
+    def _parse(self, name: str, line: Line) -> Record | None:
+        if not line.data.strip():
+            self.warnings.append(LogWarning(name, line.number, "empty line, skipped"))
+            return None
+        if line.data.endswith(TORN_MARK[:-1]):
+            self.warnings.append(
+                LogWarning(name, line.number, "torn write of a crashed writer, skipped", "torn")
+            )
+            return None
+        try:
+            return parse_record(line.data)
+        except BadRecord as exc:
+            self.warnings.append(LogWarning(name, line.number, f"{exc}, skipped"))
+            return None
+
+    def _offer(
+        self, name: str, number: int, record: Record, sink: Callable[[Record], None] | None
+    ) -> int:
+        progress = self._writers.setdefault(record.writer, _Writer())
+        if record.seq <= progress.applied or record.seq in progress.pending:
+            return 0  # already applied (or waiting): a duplicate
+        if record.seq != progress.applied + 1:
+            progress.pending[record.seq] = (name, number, record)
+            return 0
+        count = 0
+        while True:
+            self._apply(name, number, record)
+            progress.applied = record.seq
+            count += 1
+            if sink is not None:
+                sink(record)
+            nxt = progress.pending.pop(record.seq + 1, None)
+            if nxt is None:
+                return count
+            name, number, record = nxt
+
+    def _apply(self, name: str, number: int, record: Record) -> None:
+        try:
+            updates = {s: _DECODE(data, validate=True) for s, data in record.updates.items()}
+        except (binascii.Error, ValueError):
+            self.warnings.append(
+                LogWarning(name, number, "update is not base64, skipped", "update")
+            )
+            return
+        client = int(record.writer, 16)
+        for shard, update in updates.items():
+            try:
+                self.replica.apply(shard, update)
+            except RejectedUpdate as exc:
+                self.warnings.append(LogWarning(name, number, f"{exc}, skipped", "update"))
+                continue
+            self.dirty.add(shard)
+            self._expected.setdefault(shard, {})[client] = record.clocks[shard]
+        if record.hlc > self.max_hlc:
+            self.max_hlc = record.hlc
+
+    def held_back(self) -> Iterator[tuple[str, int, int]]:
+        """Writers with records waiting for a missing one: (writer, missing seq, held)."""
+        for writer, progress in sorted(self._writers.items()):
+            if progress.pending:
+                yield writer, progress.applied + 1, len(progress.pending)
+
+    def _short_shards(self) -> list[str]:
+        short = []
+        for shard in sorted(self.dirty):
+            expected = self._expected.get(shard)
+            if not expected:
+                continue
+            state = self.replica.state(shard)
+            if any(state.get(client, 0) < clock for client, clock in expected.items()):
+                short.append(shard)
+        return short
+
+    def _check_clocks(self) -> None:
+        short = self._short_shards()
+        if not short:
+            return
+        for shard in short:
+            self._rebuild(shard)
+        for shard in self._short_shards():
+            state = self.replica.state(shard)
+            for client, clock in sorted(self._expected[shard].items()):
+                have = state.get(client, 0)
+                if have < clock:
+                    self.warnings.append(
+                        LogWarning(
+                            "",
+                            0,
+                            f"shard {shard}: writer {client:013x} is at clock {have}, its log "
+                            f"declares {clock}; some of its updates cannot be integrated",
+                            "clock",
+                        )
+                    )
+
+    def _rebuild(self, shard: str) -> None:
+        """Re-fold one shard from the logs in strict per-writer order."""
+        by_writer: dict[str, dict[int, bytes]] = {}
+        for name, cursor in self.cursors.items():
+            limit = Cursor()
+            for line in limit.read(self.logs_dir / name):
+                if line.offset >= cursor.offset:
+                    break
+                try:
+                    record = parse_record(line.data)
+                    data = _DECODE(record.updates[shard], validate=True)
+                except (BadRecord, KeyError, binascii.Error, ValueError):
+                    continue
+                applied = self._writers.get(record.writer)
+                if applied is not None and record.seq <= applied.applied:
+                    by_writer.setdefault(record.writer, {}).setdefault(record.seq, data)
+        self.replica.drop(shard)
+        for writer in sorted(by_writer):
+            for seq in sorted(by_writer[writer]):
+                try:
+                    self.replica.apply(shard, by_writer[writer][seq])
+                except RejectedUpdate:
+                    continue

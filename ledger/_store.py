@@ -1,0 +1,404 @@
+"""The service: open a list, answer from it, append ops to it.
+
+Reading: when the derived view covers exactly the logs on disk, it answers
+without touching pycrdt; otherwise every log is replayed, the view is saved
+and stale task files are rewritten.
+
+Writing: under the ``flock`` of the session's own log only (so the processes
+of one session take turns and never reuse a pycrdt clock), catch up on every
+log, let a pure planner decide the op, apply it as this writer, append the
+record with fsync, then refresh the view and the task files.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ._errors import StorageError
+from ._log import Appender, Record, encode_record
+from ._materialize import Outcome, materialize
+from ._model import Op, Stamp, Task, iso_ms
+from ._paths import (
+    Layout,
+    check_list_id,
+    check_session,
+    default_home,
+    default_list,
+    default_session,
+    is_writer_id,
+    log_name,
+    parse_log_name,
+)
+from ._plan import Edits, plan_create, plan_delete, plan_note, plan_update
+from ._state import Partial, State, resolve_task
+from ._view import View, load_view, save_view
+
+if TYPE_CHECKING:
+    from ._replay import Replayer
+    from ._verify import Report
+
+# How often to re-check the logs after materializing, so a slower process
+# never leaves an older file behind a newer one (SPEC: files never go backwards).
+_SETTLE_ROUNDS = 5
+
+
+def wall_ms() -> int:
+    """The wall clock in epoch milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+def task_id_for(writer: str, seq: int) -> str:
+    """The id of the task created by a writer's record ``seq``: 64 bits of a hash.
+
+    Distinct (writer, seq) pairs give distinct inputs, and the hash spreads
+    ids evenly, so four-character prefixes are usually unique.
+    """
+    return hashlib.blake2b(f"{writer}:{seq}".encode(), digest_size=8).hexdigest()
+
+
+def _stats(logs_dir: Path) -> dict[str, os.stat_result]:
+    from ._replay import scan_logs
+
+    return scan_logs(logs_dir)
+
+
+class Ledger:
+    """One list, opened by one session.
+
+    Args:
+        layout: where the list lives.
+        session: the session acting.
+        clock: epoch-milliseconds clock (injectable for tests).
+    """
+
+    def __init__(self, layout: Layout, session: str, *, clock: Callable[[], int] = wall_ms) -> None:
+        self.layout = layout
+        self.session = session
+        self.clock = clock
+        self.warnings: list[str] = []
+        self._view: View | None = None
+
+    @classmethod
+    def open(
+        cls,
+        home: Path | str | None = None,
+        list_id: str | None = None,
+        session: str | None = None,
+        *,
+        clock: Callable[[], int] = wall_ms,
+    ) -> Ledger:
+        """Open a list; missing arguments fall back to the environment (SPEC section 1).
+
+        Raises:
+            InvalidValue: for a list id or session name outside the allowed pattern.
+        """
+        root = Path(home).expanduser() if home else default_home()
+        layout = Layout(root, check_list_id(list_id or default_list()))
+        return cls(layout, check_session(session or default_session()), clock=clock)
+
+    # ---------------------------------------------------------------- reading
+
+    def state(self) -> State:
+        """The current state: from the fresh view, else from a replay of every log."""
+        stats = _stats(self.layout.logs)
+        view = self._view or load_view(self.layout.cache)
+        if view is not None and view.fresh(stats):
+            self._view = view
+            self._repair_files(view)
+            return view.state
+        from ._replay import Replayer
+
+        self._settle(Replayer(self.layout.logs), stats, view)
+        assert self._view is not None
+        return self._view.state
+
+    def get(self, ref: str) -> Task:
+        """One task by full id or unique prefix (deleted tasks included).
+
+        Raises:
+            NotFound: when nothing matches.
+            Ambiguous: when the prefix matches several tasks.
+        """
+        return self.state().find(ref)
+
+    def tasks(self, *, include_deleted: bool = False) -> list[Task]:
+        """Tasks oldest first; tombstones only when asked."""
+        state = self.state()
+        if include_deleted:
+            return list(state.tasks.values())
+        return list(state.live())
+
+    def ready(self) -> list[Task]:
+        """Tasks that are pending, unowned and have every blocker completed."""
+        state = self.state()
+        return [t for t in state.live() if state.is_ready(t)]
+
+    def history(
+        self,
+        ref: str | None = None,
+        *,
+        session: str | None = None,
+        since_ms: int | None = None,
+        limit: int | None = None,
+    ) -> list[Record]:
+        """The audit trail in causal (HLC) order, optionally filtered.
+
+        Args:
+            ref: only ops on this task (including edge changes made from the
+                other end).
+            session: only ops by this session.
+            since_ms: only ops at or after this time (epoch ms, by HLC).
+            limit: only the latest this many (still oldest first).
+
+        Raises:
+            NotFound, Ambiguous: for a bad task reference.
+        """
+        from ._audit import read_all, trail
+        from ._replay import LogWarning
+
+        task_id = self.state().find(ref).id if ref is not None else None
+        problems: list[LogWarning] = []
+        records = trail(read_all(self.layout.logs, problems))
+        self.warnings.extend(str(p) for p in problems)
+        out = []
+        for record in records:
+            if task_id is not None and record.task != task_id:
+                blocks = record.fields.get("blocks")
+                if not (isinstance(blocks, dict) and task_id in blocks):
+                    continue
+            if session is not None and record.session != session:
+                continue
+            if since_ms is not None and record.hlc.ms < since_ms:
+                continue
+            out.append(record)
+        if limit is not None:
+            out = out[-limit:] if limit > 0 else []
+        return out
+
+    def verify(self) -> Report:
+        """Check every log for damage and tampering (see ``_verify``)."""
+        from ._verify import verify
+
+        return verify(self.layout.logs)
+
+    def materialize(self) -> Outcome:
+        """Rewrite every task file that differs from the logs, and remove strays."""
+        state = self.state()
+        assert self._view is not None
+        outcome = materialize(
+            self.layout.root,
+            state.tasks,
+            changed=None,
+            known=self._view.files,
+            check_disk=True,
+            force=True,
+        )
+        self._record_files(self._view, outcome)
+        return outcome
+
+    # ---------------------------------------------------------------- writing
+
+    def create(self, edits: Edits) -> Task:
+        """Create a pending task.
+
+        Raises:
+            InvalidValue, NotFound, Ambiguous, DependencyError: for a bad request.
+            StorageError: when the log cannot be written.
+        """
+        return self._commit(lambda state, new_id: plan_create(state, new_id, edits))
+
+    def update(self, ref: str, edits: Edits) -> Task:
+        """Change the named fields of a task (only those are written).
+
+        Raises:
+            InvalidValue, NotFound, Ambiguous, TaskDeleted, DependencyError: for a
+                bad request.
+            StorageError: when the log cannot be written.
+        """
+        return self._commit(lambda state, _: plan_update(state, ref, edits))
+
+    def note(self, ref: str, text: str) -> Task:
+        """Append a note to a task.
+
+        Raises:
+            InvalidValue, NotFound, Ambiguous, TaskDeleted: for a bad request.
+            StorageError: when the log cannot be written.
+        """
+        return self._commit(lambda state, _: plan_note(state, ref, text))
+
+    def delete(self, ref: str) -> Task:
+        """Delete a task (a tombstone: history keeps it).
+
+        Raises:
+            NotFound, Ambiguous, TaskDeleted: for a bad id.
+            StorageError: when the log cannot be written.
+        """
+        return self._commit(lambda state, _: plan_delete(state, ref))
+
+    def writer_id(self) -> str:
+        """This session's writer on this replica, created on first use.
+
+        Two processes racing to create it agree: the marker file is published
+        with ``link``, which fails if it already exists.
+
+        Raises:
+            StorageError: when the ledger folder cannot be written.
+        """
+        marker = self.layout.writers / self.session
+        try:
+            existing = marker.read_text().strip()
+            if is_writer_id(existing):
+                return existing
+            raise StorageError(f"{marker} does not hold a writer id")
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise StorageError(f"cannot read {marker}: {exc.strerror}") from exc
+        taken = set()
+        for name in _stats(self.layout.logs):
+            parsed = parse_log_name(name)
+            if parsed is not None:
+                taken.add(parsed[1])
+        while True:
+            writer = f"{secrets.randbits(52):013x}"
+            if int(writer, 16) and writer not in taken:
+                break
+        tmp = marker.with_name(f".{self.session}.{os.getpid()}.tmp")
+        try:
+            self.layout.writers.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(writer + "\n")
+            try:
+                os.link(tmp, marker)
+            except FileExistsError:
+                writer = marker.read_text().strip()
+            finally:
+                tmp.unlink()
+        except OSError as exc:
+            raise StorageError(f"cannot record this session's writer: {exc.strerror}") from exc
+        return writer
+
+    def _commit(self, plan: Callable[[State, str], Op]) -> Task:
+        from ._replay import Head, Replayer
+
+        # Refuse a bad request before creating anything: the (usually fresh)
+        # view is enough to find unknown ids, cycles and bad values. The plan
+        # is made again under the lock, against every log.
+        plan(self.state(), "0" * 16)
+        writer = self.writer_id()
+        own = log_name(self.session, writer)
+        with Appender(self.layout.logs / own) as appender:
+            stats = _stats(self.layout.logs)
+            replayer = Replayer(self.layout.logs, client_id=int(writer, 16))
+            replayer.catch_up(sorted(stats))
+            state = _build(replayer)
+            head = replayer.heads.get(own) or Head()
+            seq = head.seq + 1
+            op = plan(state, task_id_for(writer, seq))
+            now = self.clock()
+            hlc = replayer.max_hlc.tick(now)
+            stamp = Stamp(hlc, self.session, writer, seq, now)
+            updates, clocks = replayer.replica.write(op, stamp)
+            record = Record(
+                session=self.session,
+                writer=writer,
+                seq=seq,
+                hlc=hlc,
+                at=iso_ms(now),
+                kind=op.kind.value,
+                task=op.task,
+                fields=op.to_readable(),
+                updates={s: base64.b64encode(u).decode() for s, u in updates.items()},
+                clocks=clocks,
+                prev=head.digest,
+            )
+            appender.append(encode_record(record))
+        self._settle(replayer, _stats(self.layout.logs), self._view)
+        assert self._view is not None
+        return self._view.state.tasks[op.task]
+
+    # ------------------------------------------------------ derived files
+
+    def _settle(
+        self, replayer: Replayer, stats: Mapping[str, os.stat_result], previous: View | None
+    ) -> None:
+        """Save the view of what the replayer has read and bring task files up to it.
+
+        Re-checks the logs afterwards: if another process appended meanwhile,
+        it catches up and writes again, so the last process to finish always
+        leaves the newest files.
+        """
+        for _ in range(_SETTLE_ROUNDS):
+            replayer.catch_up(sorted(stats))
+            self.warnings.extend(str(w) for w in replayer.warnings)
+            replayer.warnings.clear()
+            state = _build(replayer)
+            covered = {}
+            for name, cursor in replayer.cursors.items():
+                st = stats.get(name)
+                if st is not None and cursor.offset + cursor.tail == st.st_size:
+                    covered[name] = [st.st_ino, st.st_size, st.st_mtime_ns]
+                else:
+                    covered[name] = [-1, cursor.offset + cursor.tail, -1]
+            view = View(logs=covered, max_hlc=replayer.max_hlc, state=state)
+            changed = _changed(previous.state if previous else None, state)
+            known = previous.files if previous else {}
+            outcome = materialize(
+                self.layout.root,
+                state.tasks,
+                changed=changed,
+                known=known,
+                check_disk=previous is None or _folder_moved(self.layout.root, previous),
+            )
+            self._record_files(view, outcome)
+            previous = view
+            stats = _stats(self.layout.logs)
+            if view.fresh(stats):
+                return
+
+    def _repair_files(self, view: View) -> None:
+        """Rewrite task files that someone removed or replaced since the view."""
+        if not _folder_moved(self.layout.root, view):
+            return
+        outcome = materialize(
+            self.layout.root, view.state.tasks, changed=(), known=view.files, check_disk=True
+        )
+        self._record_files(view, outcome)
+
+    def _record_files(self, view: View, outcome: Outcome) -> None:
+        view.files = outcome.files
+        view.folder_mtime = outcome.folder_mtime
+        self.warnings.extend(f"task files not updated: {e}" for e in outcome.errors)
+        self._view = view
+        if self.layout.root.is_dir():
+            save_view(self.layout.cache, view)
+
+
+def _folder_moved(root: Path, view: View) -> bool:
+    try:
+        return root.stat().st_mtime_ns != view.folder_mtime
+    except OSError:
+        return False
+
+
+def _changed(before: State | None, after: State) -> Iterable[str] | None:
+    if before is None:
+        return None
+    old = before.tasks
+    return [i for i, t in after.tasks.items() if old.get(i) != t]
+
+
+def _build(replayer: Replayer) -> State:
+    partials: list[Partial] = []
+    for shard in replayer.replica.shards:
+        for task_id, raw in replayer.replica.extract(shard).items():
+            part = resolve_task(task_id, raw)
+            if part is not None:
+                partials.append(part)
+    return State.build(partials)

@@ -1,0 +1,38 @@
+"""Times given on the command line: ISO 8601 or relative (``10m``, ``2h``, ``3d``)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+
+from ._errors import InvalidValue
+
+_RELATIVE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
+_UNIT_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+
+
+def parse_time(text: str, now_ms: int) -> int:
+    """Turn a time argument into epoch milliseconds.
+
+    Args:
+        text: ``2026-11-23T21:54:00Z``, ``2026-11-23``, ``10m`` (ago), ``2h``, ``3d``...
+            An ISO time without a zone is taken as UTC.
+        now_ms: the present, for relative forms.
+
+    Raises:
+        InvalidValue: when the text is neither form.
+    """
+    value = text.strip()
+    match = _RELATIVE.fullmatch(value)
+    if match:
+        return now_ms - int(float(match.group(1)) * _UNIT_MS[match.group(2)])
+    try:
+        moment = _dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InvalidValue(
+            f"cannot read {text!r} as a time: use ISO 8601 (2026-11-23T21:54:00Z) "
+            "or a relative form like 10m, 2h, 3d"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_dt.UTC)
+    return int(moment.timestamp() * 1000)
