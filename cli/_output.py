@@ -31,10 +31,17 @@ def stamp_json(stamp: Stamp | None) -> Json:
 
 def task_json(task: Task, state: State) -> dict[str, Json]:
     """A task as JSON: Claude Code's fields first, then taskledger's (docs/cli.md)."""
-    out = task.claude_json()
-    out.setdefault("activeForm", "")
-    out.setdefault("owner", "")
-    out.setdefault("metadata", {})
+    out: dict[str, Json] = {
+        "id": task.id,
+        "subject": task.subject,
+        "description": task.description,
+        "activeForm": task.active_form,
+        "status": task.status.value,
+        "owner": task.owner,
+        "blocks": list(task.blocks),
+        "blockedBy": list(task.blocked_by),
+        "metadata": task.meta(),
+    }
     out["shortId"] = state.short(task.id)
     out["openBlockers"] = list(state.open_blockers(task)) if not task.deleted else []
     out["ready"] = state.is_ready(task)

@@ -4,17 +4,27 @@ Every function here is pure: it validates the request against the state and
 returns an ``Op`` whose changes record what the writer saw (old values and
 the write they came from), or raises a ``LedgerError``. The service in
 ``_store`` appends whatever these return.
+
+Two states are involved: ``state`` is the state at commit time (every log
+caught up, under the writer's lock), which the request is validated against;
+``seen`` is the state the request was decided on (read when the command
+started). Old values and bases come from ``seen``: a write made meanwhile
+by someone else was not seen, so overwriting it is a conflict, not a
+sequential edit. A new description is merged three ways -- the text seen,
+the text wanted, the text now -- so an edit that landed meanwhile to another
+part of the description survives.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ._errors import DependencyError, InvalidValue, TaskDeleted
 from ._model import Change, Json, Op, OpKind, Status, Task
 from ._state import State
+from ._textdiff import merge3
 
 SUBJECT_MAX = 1_000
 ACTIVE_FORM_MAX = 1_000
@@ -142,9 +152,12 @@ class Edits:
 
 
 def _edges(
-    state: State, task_id: str, edits: Edits, current: Task | None
+    state: State, seen: State, task_id: str, edits: Edits, current: Task | None
 ) -> tuple[tuple[tuple[str, Change], ...], tuple[tuple[str, Change], ...]]:
-    """Resolve and validate edge edits: (blocked_by changes, blocks changes)."""
+    """Resolve and validate edge edits: (blocked_by changes, blocks changes).
+
+    Cycles are checked against ``state``; old values and bases come from ``seen``.
+    """
     graph: dict[str, set[str]] = {}
     for t in state.live():
         for b in t.blocks:
@@ -181,6 +194,9 @@ def _edges(
     def remove(blocker: str, blocked: str) -> None:
         graph.get(blocker, set()).discard(blocked)
 
+    def seen_task(ident: str) -> Task | None:
+        return seen.tasks.get(ident)
+
     blocked_by: dict[str, Change] = {}
     blocks: dict[str, Change] = {}
     for ref in edits.remove_blocked_by:
@@ -190,8 +206,9 @@ def _edges(
         remove(other.id, task_id)
     for ref in edits.remove_blocks:
         other = state.find(ref)
-        on = task_id in other.blocked_by
-        blocks[other.id] = Change(on, False, _base(other, f"blockedBy.{task_id}"))
+        was = seen_task(other.id)
+        on = was is not None and task_id in was.blocked_by
+        blocks[other.id] = Change(on, False, _base(was, f"blockedBy.{task_id}"))
         remove(task_id, other.id)
     for ref in edits.add_blocked_by:
         other = target(ref)
@@ -200,9 +217,10 @@ def _edges(
         blocked_by[other.id] = Change(on, True, _base(current, f"blockedBy.{other.id}"))
     for ref in edits.add_blocks:
         other = target(ref)
-        on = task_id in other.blocked_by
+        was = seen_task(other.id)
+        on = was is not None and task_id in was.blocked_by
         add(task_id, other.id)
-        blocks[other.id] = Change(on, True, _base(other, f"blockedBy.{task_id}"))
+        blocks[other.id] = Change(on, True, _base(was, f"blockedBy.{task_id}"))
     return tuple(sorted(blocked_by.items())), tuple(sorted(blocks.items()))
 
 
@@ -263,7 +281,7 @@ def plan_create(state: State, task_id: str, edits: Edits) -> Op:
     if edits.description:
         check_text("description", edits.description, DESCRIPTION_MAX)
         description = Change(None, edits.description)
-    blocked_by, blocks = _edges(state, task_id, edits, None)
+    blocked_by, blocks = _edges(state, state, task_id, edits, None)
     return Op(
         OpKind.CREATE,
         task_id,
@@ -275,8 +293,21 @@ def plan_create(state: State, task_id: str, edits: Edits) -> Op:
     )
 
 
-def plan_update(state: State, ref: str, edits: Edits, kind: OpKind = OpKind.UPDATE) -> Op:
+def plan_update(
+    state: State,
+    ref: str,
+    edits: Edits,
+    kind: OpKind = OpKind.UPDATE,
+    seen: State | None = None,
+) -> Op:
     """Decide an update of the named fields only.
+
+    Args:
+        state: the state now, to validate against.
+        ref: the task's id or unique prefix.
+        edits: the fields to change.
+        kind: the op kind to record (update, claim, release).
+        seen: the state the request was decided on (default: ``state``).
 
     Raises:
         InvalidValue: when nothing is named or a value is out of bounds.
@@ -285,15 +316,18 @@ def plan_update(state: State, ref: str, edits: Edits, kind: OpKind = OpKind.UPDA
     """
     if edits.is_empty():
         raise InvalidValue("nothing to update: name at least one field to change")
-    task = _live(state, ref)
+    seen = state if seen is None else seen
+    now = _live(state, ref)
+    task = seen.tasks.get(now.id, now)
     description = None
     if edits.description is not None:
         check_text("description", edits.description, DESCRIPTION_MAX)
-        description = Change(task.description, edits.description)
-    blocked_by, blocks = _edges(state, task.id, edits, task)
+        merged = merge3(task.description, edits.description, now.description)
+        description = Change(task.description, merged)
+    blocked_by, blocks = _edges(state, seen, now.id, edits, task)
     return Op(
         kind,
-        task.id,
+        now.id,
         fields=tuple(_field_changes(task, edits)),
         description=description,
         metadata=_meta_changes(task, edits),
@@ -316,16 +350,12 @@ def plan_note(state: State, ref: str, text: str) -> Op:
     return Op(OpKind.NOTE, task.id, note=text)
 
 
-def plan_delete(state: State, ref: str) -> Op:
+def plan_delete(state: State, ref: str, seen: State | None = None) -> Op:
     """Decide a delete (a tombstone; history keeps the task).
 
     Raises:
         NotFound, Ambiguous, TaskDeleted: for a bad id.
     """
     task = _live(state, ref)
-    return Op(OpKind.DELETE, task.id, fields=(_scalar(task, "deleted", False, True),))
-
-
-def referenced(ids: Iterable[str]) -> tuple[str, ...]:
-    """Deduplicate id references, keeping their order."""
-    return tuple(dict.fromkeys(ids))
+    was = (state if seen is None else seen).tasks.get(task.id, task)
+    return Op(OpKind.DELETE, task.id, fields=(_scalar(was, "deleted", False, True),))

@@ -29,6 +29,7 @@ from ._crdt import RejectedUpdate, Replica
 from ._log import GENESIS, TORN_MARK, BadRecord, Cursor, Line, Record, digest, parse_record
 from ._model import HLC_ZERO, Hlc
 from ._paths import parse_log_name
+from ._state import Partial, State, resolve_task
 
 _DECODE = base64.b64decode
 
@@ -217,6 +218,16 @@ class Replayer:
             self._expected.setdefault(shard, {})[client] = record.clocks[shard]
         if record.hlc > self.max_hlc:
             self.max_hlc = record.hlc
+
+    def state(self) -> State:
+        """Resolve every task of every shard read so far."""
+        partials: list[Partial] = []
+        for shard in self.replica.shards:
+            for task_id, raw in self.replica.extract(shard).items():
+                part = resolve_task(task_id, raw)
+                if part is not None:
+                    partials.append(part)
+        return State.build(partials)
 
     def held_back(self) -> Iterator[tuple[str, int, int]]:
         """Writers with records waiting for a missing one: (writer, missing seq, held)."""

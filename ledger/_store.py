@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from ._errors import StorageError
 from ._log import Appender, Record, encode_record
 from ._materialize import Outcome, materialize
-from ._model import Op, Stamp, Task, iso_ms
+from ._model import Op, OpKind, Stamp, Task, iso_ms
 from ._paths import (
     Layout,
     check_list_id,
@@ -37,7 +37,7 @@ from ._paths import (
     parse_log_name,
 )
 from ._plan import Edits, plan_create, plan_delete, plan_note, plan_update
-from ._state import Partial, State, resolve_task
+from ._state import State
 from ._view import View, load_view, save_view
 
 if TYPE_CHECKING:
@@ -107,17 +107,21 @@ class Ledger:
 
     def state(self) -> State:
         """The current state: from the fresh view, else from a replay of every log."""
+        return self._current(repair=True).state
+
+    def _current(self, *, repair: bool) -> View:
         stats = _stats(self.layout.logs)
         view = self._view or load_view(self.layout.cache)
         if view is not None and view.fresh(stats):
             self._view = view
-            self._repair_files(view)
-            return view.state
+            if repair:
+                self._repair_files(view)
+            return view
         from ._replay import Replayer
 
         self._settle(Replayer(self.layout.logs), stats, view)
         assert self._view is not None
-        return self._view.state
+        return self._view
 
     def get(self, ref: str) -> Task:
         """One task by full id or unique prefix (deleted tasks included).
@@ -190,17 +194,16 @@ class Ledger:
 
     def materialize(self) -> Outcome:
         """Rewrite every task file that differs from the logs, and remove strays."""
-        state = self.state()
-        assert self._view is not None
+        view = self._current(repair=False)
         outcome = materialize(
             self.layout.root,
-            state.tasks,
-            changed=None,
-            known=self._view.files,
+            view.state.tasks,
+            changed=(),
+            known=view.files,
             check_disk=True,
             force=True,
         )
-        self._record_files(self._view, outcome)
+        self._record_files(view, outcome)
         return outcome
 
     # ---------------------------------------------------------------- writing
@@ -212,17 +215,28 @@ class Ledger:
             InvalidValue, NotFound, Ambiguous, DependencyError: for a bad request.
             StorageError: when the log cannot be written.
         """
-        return self._commit(lambda state, new_id: plan_create(state, new_id, edits))
+        return self._commit(lambda now, seen, new_id: plan_create(now, new_id, edits))
 
-    def update(self, ref: str, edits: Edits) -> Task:
+    def update(self, ref: str, edits: Edits, *, based_on: State | None = None) -> Task:
         """Change the named fields of a task (only those are written).
+
+        Args:
+            ref: the task's id or unique prefix.
+            edits: the fields to change.
+            based_on: the state the caller read and decided on, if older than
+                now. Its values are recorded as the ones the write replaces,
+                and a new description is merged three ways against it, so
+                edits that landed since (to other lines) survive.
 
         Raises:
             InvalidValue, NotFound, Ambiguous, TaskDeleted, DependencyError: for a
                 bad request.
             StorageError: when the log cannot be written.
         """
-        return self._commit(lambda state, _: plan_update(state, ref, edits))
+        task_id = (based_on or self.state()).find(ref).id
+        return self._commit(
+            lambda now, seen, _: plan_update(now, task_id, edits, OpKind.UPDATE, based_on or seen)
+        )
 
     def note(self, ref: str, text: str) -> Task:
         """Append a note to a task.
@@ -231,7 +245,8 @@ class Ledger:
             InvalidValue, NotFound, Ambiguous, TaskDeleted: for a bad request.
             StorageError: when the log cannot be written.
         """
-        return self._commit(lambda state, _: plan_note(state, ref, text))
+        task_id = self.state().find(ref).id
+        return self._commit(lambda now, seen, _: plan_note(now, task_id, text))
 
     def delete(self, ref: str) -> Task:
         """Delete a task (a tombstone: history keeps it).
@@ -240,7 +255,8 @@ class Ledger:
             NotFound, Ambiguous, TaskDeleted: for a bad id.
             StorageError: when the log cannot be written.
         """
-        return self._commit(lambda state, _: plan_delete(state, ref))
+        task_id = self.state().find(ref).id
+        return self._commit(lambda now, seen, _: plan_delete(now, task_id, seen))
 
     def writer_id(self) -> str:
         """This session's writer on this replica, created on first use.
@@ -284,23 +300,29 @@ class Ledger:
             raise StorageError(f"cannot record this session's writer: {exc.strerror}") from exc
         return writer
 
-    def _commit(self, plan: Callable[[State, str], Op]) -> Task:
+    def _commit(self, plan: Callable[[State, State, str], Op]) -> Task:
+        """Append the op that ``plan(now, seen, new_id)`` decides.
+
+        ``seen`` is the state when the command started (usually the fresh
+        view); ``now`` is every log caught up under the writer's lock.
+        """
         from ._replay import Head, Replayer
 
         # Refuse a bad request before creating anything: the (usually fresh)
-        # view is enough to find unknown ids, cycles and bad values. The plan
-        # is made again under the lock, against every log.
-        plan(self.state(), "0" * 16)
+        # view finds unknown ids, cycles and bad values. The plan is made
+        # again under the lock, against every log.
+        seen = self.state()
+        plan(seen, seen, "0" * 16)
         writer = self.writer_id()
         own = log_name(self.session, writer)
         with Appender(self.layout.logs / own) as appender:
             stats = _stats(self.layout.logs)
             replayer = Replayer(self.layout.logs, client_id=int(writer, 16))
             replayer.catch_up(sorted(stats))
-            state = _build(replayer)
+            state = replayer.state()
             head = replayer.heads.get(own) or Head()
             seq = head.seq + 1
-            op = plan(state, task_id_for(writer, seq))
+            op = plan(state, seen, task_id_for(writer, seq))
             now = self.clock()
             hlc = replayer.max_hlc.tick(now)
             stamp = Stamp(hlc, self.session, writer, seq, now)
@@ -338,7 +360,7 @@ class Ledger:
             replayer.catch_up(sorted(stats))
             self.warnings.extend(str(w) for w in replayer.warnings)
             replayer.warnings.clear()
-            state = _build(replayer)
+            state = replayer.state()
             covered = {}
             for name, cursor in replayer.cursors.items():
                 st = stats.get(name)
@@ -392,13 +414,3 @@ def _changed(before: State | None, after: State) -> Iterable[str] | None:
         return None
     old = before.tasks
     return [i for i, t in after.tasks.items() if old.get(i) != t]
-
-
-def _build(replayer: Replayer) -> State:
-    partials: list[Partial] = []
-    for shard in replayer.replica.shards:
-        for task_id, raw in replayer.replica.extract(shard).items():
-            part = resolve_task(task_id, raw)
-            if part is not None:
-                partials.append(part)
-    return State.build(partials)

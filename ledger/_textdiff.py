@@ -8,6 +8,10 @@ parts of a description both survive the merge (SPEC section 3.4).
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
 
 # Above this many lines the line-level diff (quadratic in the worst case) is
 # skipped and the changed middle is replaced as one edit.
@@ -67,3 +71,79 @@ def apply_edits(old: str, edits: list[tuple[int, int, str]]) -> str:
     for start, end, repl in reversed(edits):
         out = out[:start] + repl + out[end:]
     return out
+
+
+def _anchors(base: Sequence[T], other: Sequence[T]) -> dict[int, int]:
+    """Map each index of ``base`` that ``other`` kept unchanged to its index there."""
+    matcher = difflib.SequenceMatcher(None, base, other, autojunk=False)
+    out = {}
+    for block in matcher.get_matching_blocks():
+        for n in range(block.size):
+            out[block.a + n] = block.b + n
+    return out
+
+
+def _merge3(
+    base: Sequence[T],
+    ours: Sequence[T],
+    theirs: Sequence[T],
+    clash: Callable[[Sequence[T], Sequence[T], Sequence[T]], list[T]],
+) -> list[T]:
+    """Three-way merge of sequences; ``clash`` settles chunks both sides changed."""
+    to_ours = _anchors(base, ours)
+    to_theirs = _anchors(base, theirs)
+    out: list[T] = []
+    i = j = k = 0
+    while True:
+        s = i
+        while s < len(base) and not (
+            s in to_ours and s in to_theirs and to_ours[s] >= j and to_theirs[s] >= k
+        ):
+            s += 1
+        if s < len(base):
+            o_end, t_end = to_ours[s], to_theirs[s]
+        else:
+            o_end, t_end = len(ours), len(theirs)
+        b_chunk, o_chunk, t_chunk = base[i:s], ours[j:o_end], theirs[k:t_end]
+        if o_chunk == b_chunk:
+            out.extend(t_chunk)
+        elif t_chunk in (b_chunk, o_chunk):
+            out.extend(o_chunk)
+        else:
+            out.extend(clash(b_chunk, o_chunk, t_chunk))
+        if s >= len(base):
+            return out
+        out.append(base[s])
+        i, j, k = s + 1, o_end + 1, t_end + 1
+
+
+def merge3(base: str, ours: str, theirs: str) -> str:
+    """Merge our edit of ``base`` into ``theirs``, an edit of ``base`` made meanwhile.
+
+    Lines only one side changed take that side's version; lines both sides
+    changed are merged character by character, and where both changed the
+    same characters, ours (the later write) wins.
+
+    Args:
+        base: the text the writer saw when it decided.
+        ours: the text the writer wants.
+        theirs: the text as it stands now.
+
+    Returns:
+        The merged text.
+    """
+    if ours == base:
+        return theirs
+    if theirs in (base, ours):
+        return ours
+
+    def chars(b: Sequence[str], o: Sequence[str], t: Sequence[str]) -> list[str]:
+        if max(len(b), len(o), len(t)) > _MAX_DIFF_LINES:
+            return list(o)
+        merged = _merge3("".join(b), "".join(o), "".join(t), lambda _b, oc, _t: list(oc))
+        return ["".join(merged)]
+
+    lines = [s.splitlines(keepends=True) for s in (base, ours, theirs)]
+    if max(map(len, lines)) > _MAX_DIFF_LINES:
+        return ours
+    return "".join(_merge3(lines[0], lines[1], lines[2], chars))

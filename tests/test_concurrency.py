@@ -1,0 +1,112 @@
+"""Real taskledger processes racing on one list: nothing committed is lost."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import at_once, tl
+
+pytestmark = pytest.mark.slow
+
+DESCRIPTION = "line one\nline two\nline three\nline four\n"
+
+
+def show(home: Path, tid: str) -> dict[str, object]:
+    data = json.loads(tl(home, "show", tid, "--json").stdout)
+    assert isinstance(data, dict)
+    return data
+
+
+def test_fourteen_processes_change_one_task_at_the_same_moment(home: Path) -> None:
+    tid = tl(home, "create", "contended", "-d", DESCRIPTION, session="setup").stdout.strip()
+    blockers = [
+        tl(home, "create", f"blocker {i}", session="setup").stdout.strip() for i in range(2)
+    ]
+    jobs = [
+        ("s-subject", ["update", tid, "--subject", "renamed"]),
+        ("s-status", ["update", tid, "--status", "in_progress"]),
+        ("s-owner", ["update", tid, "--owner", "worker"]),
+        ("s-active", ["update", tid, "--active-form", "Contending"]),
+        ("s-line3", ["update", tid, "-d", DESCRIPTION.replace("line three", "LINE THREE")]),
+        *[(f"s-meta{i}", ["update", tid, "--meta", f"key{i}=value{i}"]) for i in range(4)],
+        *[(f"s-note{i}", ["note", tid, f"note {i}"]) for i in range(3)],
+        *[(f"s-dep{i}", ["update", tid, "--add-blocked-by", b]) for i, b in enumerate(blockers)],
+    ]
+    assert len(jobs) == 14
+    outcomes = at_once(home, jobs)
+    for outcome in outcomes:
+        assert outcome.returncode == 0, (outcome.args, outcome.stderr)
+        assert "Traceback" not in outcome.stderr
+    task = show(home, tid)
+    expected = {
+        "subject": "renamed",
+        "status": "in_progress",
+        "owner": "worker",
+        "activeForm": "Contending",
+        "description": "line one\nline two\nLINE THREE\nline four\n",
+        "metadata": {f"key{i}": f"value{i}" for i in range(4)},
+        "blockedBy": sorted(blockers),
+    }
+    got = {k: task[k] for k in expected}
+    got["blockedBy"] = sorted(got["blockedBy"])  # type: ignore[type-var]
+    assert got == expected
+    assert sorted(n["text"] for n in task["notes"]) == ["note 0", "note 1", "note 2"]  # type: ignore[attr-defined]
+    on_disk = json.loads((home / "main" / f"{tid}.json").read_text())
+    for key in ("subject", "status", "owner", "activeForm", "description", "metadata"):
+        assert on_disk[key] == expected[key], key
+    assert sorted(on_disk["blockedBy"]) == sorted(blockers)
+    assert tl(home, "verify").returncode == 0
+
+
+def test_forty_concurrent_creates_from_eight_sessions(home: Path) -> None:
+    jobs = [(f"session{s}", ["create", f"task {s}.{n}"]) for s in range(8) for n in range(5)]
+    outcomes = at_once(home, jobs)
+    ids = []
+    for outcome in outcomes:
+        assert outcome.returncode == 0, (outcome.args, outcome.stderr)
+        ids.append(outcome.stdout.strip())
+    assert len(set(ids)) == 40
+    listed = json.loads(tl(home, "list", "--json").stdout)
+    assert sorted(t["id"] for t in listed) == sorted(ids)
+    assert sorted(t["subject"] for t in listed) == sorted(
+        f"task {s}.{n}" for s in range(8) for n in range(5)
+    )
+    assert sorted(p.stem for p in (home / "main").glob("*.json")) == sorted(ids)
+    # five processes per session shared one writer each, taking turns on its log
+    logs = sorted(p.name.split(".")[0] for p in (home / "main" / ".ledger" / "logs").iterdir())
+    assert logs == [f"session{s}" for s in range(8)]
+    assert tl(home, "verify").stdout.startswith("OK: 8 log(s), 40 record(s)")
+
+
+def test_many_processes_of_one_session_never_reuse_a_clock(home: Path) -> None:
+    tid = tl(home, "create", "one session, many processes", session="solo").stdout.strip()
+    jobs = [("solo", ["update", tid, "--meta", f"k{i}={i}"]) for i in range(10)]
+    jobs += [("solo", ["note", tid, f"n{i}"]) for i in range(4)]
+    for outcome in at_once(home, jobs):
+        assert outcome.returncode == 0, outcome.stderr
+    task = show(home, tid)
+    assert task["metadata"] == {f"k{i}": str(i) for i in range(10)}
+    assert len(task["notes"]) == 4  # type: ignore[arg-type]
+    verified = tl(home, "verify")
+    assert verified.stdout.startswith("OK: 1 log(s), 15 record(s), 0 error(s)")
+
+
+def test_files_end_equal_to_the_replay_after_racing_writers(home: Path) -> None:
+    tids = [tl(home, "create", f"t{i}", session="setup").stdout.strip() for i in range(3)]
+    jobs = [
+        (f"w{i}", ["update", tids[i % 3], "--subject", f"subject from w{i}", "--meta", f"w{i}=1"])
+        for i in range(12)
+    ]
+    for outcome in at_once(home, jobs):
+        assert outcome.returncode == 0, outcome.stderr
+    # no further command has run: the files left by the racing writers must be final
+    on_disk = {p.stem: json.loads(p.read_text()) for p in (home / "main").glob("*.json")}
+    (home / "main" / ".ledger" / "cache" / "view.json").unlink()
+    replayed = {t["id"]: t for t in json.loads(tl(home, "list", "--json").stdout)}
+    assert set(on_disk) == set(replayed)
+    for tid, data in on_disk.items():
+        for key in ("subject", "status", "metadata", "blocks", "blockedBy"):
+            assert data.get(key, {}) == replayed[tid][key], (tid, key)

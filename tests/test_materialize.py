@@ -1,0 +1,96 @@
+"""Materialized task files: Claude Code's schema, atomic, rebuilt when stale."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import Run
+
+
+def create(run: Run, *args: str) -> str:
+    result = run("create", *args)
+    assert result.exit_code == 0, result.output
+    return result.stdout.strip()
+
+
+def files(home: Path) -> dict[str, dict[str, object]]:
+    return {p.stem: json.loads(p.read_text()) for p in sorted((home / "main").glob("*.json"))}
+
+
+def test_files_use_claude_codes_schema_and_key_order(run: Run, home: Path) -> None:
+    a = create(run, "plain")
+    b = create(
+        run, "rich", "-d", "text", "--active-form", "Enriching", "--blocked-by", a, "--meta", "k=v"
+    )
+    run("update", b, "--owner", "alice")
+    on_disk = files(home)
+    assert list(on_disk[a]) == ["id", "subject", "description", "status", "blocks", "blockedBy"]
+    assert on_disk[a] == {
+        "id": a, "subject": "plain", "description": "", "status": "pending",
+        "blocks": [b], "blockedBy": [],
+    }  # fmt: skip
+    assert list(on_disk[b]) == [
+        "id", "subject", "description", "activeForm", "status", "owner",
+        "blocks", "blockedBy", "metadata",
+    ]  # fmt: skip
+    assert on_disk[b]["metadata"] == {"k": "v"}
+    text = (home / "main" / f"{a}.json").read_text()
+    assert text.startswith('{\n  "id": ') and text.endswith("}\n")
+    assert not [p for p in (home / "main").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_deleting_every_file_loses_nothing(run: Run, home: Path) -> None:
+    ids = [create(run, f"task {i}") for i in range(5)]
+    before = files(home)
+    for path in (home / "main").glob("*.json"):
+        path.unlink()
+    listing = run.json("list")
+    assert [t["id"] for t in listing] == ids  # type: ignore[union-attr,index]
+    for path in (home / "main").glob("*.json"):
+        path.unlink()
+    result = run("materialize")
+    assert result.exit_code == 0
+    assert result.stdout == "5 written, 0 removed\n"
+    assert files(home) == before
+
+
+def test_any_command_repairs_removed_or_replaced_files(run: Run, home: Path) -> None:
+    a = create(run, "keep me")
+    b = create(run, "me too")
+    (home / "main" / f"{a}.json").unlink()
+    (home / "main" / f"{b}.json").write_text('{"id": "tampered"}')
+    assert run("list").exit_code == 0  # a read finds the folder changed and repairs it
+    assert files(home)[a]["subject"] == "keep me"
+    assert files(home)[b]["subject"] == "me too"
+
+
+def test_materialize_removes_our_strays_and_leaves_foreign_files(run: Run, home: Path) -> None:
+    a = create(run, "live")
+    stray = "0123456789abcdef"
+    (home / "main" / f"{stray}.json").write_text("{}")
+    (home / "main" / "1.json").write_text('{"id": "1"}')
+    (home / "main" / "notes.txt").write_text("mine")
+    result = run.json("materialize")
+    assert result == {"written": [], "removed": [stray], "errors": []}
+    assert sorted(p.name for p in (home / "main").iterdir() if not p.name.startswith(".")) == [
+        "1.json", f"{a}.json", "notes.txt",
+    ]  # fmt: skip
+
+
+def test_a_file_that_cannot_be_written_is_a_warning_not_a_lost_op(run: Run, home: Path) -> None:
+    a = create(run, "first")
+    blocker = home / "main" / f"{a}.json"
+    blocker.unlink()
+    blocker.mkdir()  # the rename over it will fail
+    result = run("update", a, "--subject", "renamed")
+    assert result.exit_code == 0  # the op is committed: it is in the log
+    assert "warning: task files not updated: cannot write task files" in result.stderr
+    blocker.rmdir()
+    assert run.json("show", a)["subject"] == "renamed"  # type: ignore[index]
+    assert files(home)[a]["subject"] == "renamed"
+    blocker.unlink()
+    blocker.mkdir()
+    result = run("materialize")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: cannot write task files")
