@@ -10,8 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._log import BadRecord, Cursor, Record, parse_record
-from ._replay import LogWarning, scan_logs
+from ._log import BadRecord, Cursor, LogWarning, Record, parse_record, scan_logs
 
 
 @dataclass(frozen=True, slots=True)

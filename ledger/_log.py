@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 
 from ._errors import StorageError
 from ._model import Hlc, Json, OpKind
-from ._paths import is_writer_id
+from ._paths import is_writer_id, parse_log_name
 
 FORMAT_VERSION = 1
 GENESIS = "0" * 64
@@ -256,6 +256,52 @@ def _open_for_read(path: Path) -> BinaryIO | None:
         raise StorageError(f"cannot read {path}: {exc.strerror}") from exc
 
 
+@dataclass(frozen=True, slots=True)
+class LogWarning:
+    """A problem found while reading a log; the line was skipped.
+
+    Attributes:
+        file: the log file name.
+        line: the 1-based line number (0 when it concerns the whole log).
+        problem: what is wrong.
+        kind: ``line`` (an unusable line), ``torn`` (a crash's remains),
+            ``update`` (pycrdt refused the update) or ``clock`` (a shard
+            could not integrate every update its logs declare).
+    """
+
+    file: str
+    line: int
+    problem: str
+    kind: str = "line"
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.problem}"
+
+
+def scan_logs(logs_dir: Path) -> dict[str, os.stat_result]:
+    """Stat every log file in a folder (names that are not logs are ignored).
+
+    Raises:
+        StorageError: when the folder exists but cannot be listed.
+    """
+    try:
+        entries = list(os.scandir(logs_dir))
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise StorageError(f"cannot list the logs in {logs_dir}: {exc.strerror}") from exc
+    out = {}
+    for item in entries:
+        if parse_log_name(item.name) is not None:
+            try:
+                if item.is_file():
+                    out[item.name] = item.stat()
+            except OSError:
+                continue
+    return out
+
+
 class Appender:
     """Exclusive, durable appends to one writer's own log.
 
@@ -296,6 +342,15 @@ class Appender:
             StorageError: when the write or fsync fails (the record may then be
                 a torn line, which readers skip and the next append terminates).
         """
+        self.append_unsynced(line)
+        self.sync()
+
+    def append_unsynced(self, line: bytes) -> None:
+        """Append one record line without waiting for the disk (bulk loads; call ``sync``).
+
+        Raises:
+            StorageError: when the write fails.
+        """
         try:
             size = os.fstat(self._fd).st_size
             data = line + b"\n"
@@ -305,9 +360,19 @@ class Appender:
             while view:
                 written = os.write(self._fd, view)
                 view = view[written:]
-            os.fsync(self._fd)
         except OSError as exc:
             raise StorageError(f"cannot append to {self.path}: {exc.strerror}") from exc
+
+    def sync(self) -> None:
+        """Wait until everything appended is on disk.
+
+        Raises:
+            StorageError: when fsync fails.
+        """
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise StorageError(f"cannot sync {self.path}: {exc.strerror}") from exc
 
 
 def _fsync_dir(path: Path) -> None:

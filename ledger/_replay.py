@@ -20,41 +20,27 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._crdt import RejectedUpdate, Replica
-from ._log import GENESIS, TORN_MARK, BadRecord, Cursor, Line, Record, digest, parse_record
+from ._log import (
+    GENESIS,
+    TORN_MARK,
+    BadRecord,
+    Cursor,
+    Line,
+    LogWarning,
+    Record,
+    digest,
+    parse_record,
+    scan_logs,
+)
 from ._model import HLC_ZERO, Hlc
-from ._paths import parse_log_name
 from ._state import Partial, State, resolve_task
 
 _DECODE = base64.b64decode
-
-
-@dataclass(frozen=True, slots=True)
-class LogWarning:
-    """A problem found while reading a log; the line was skipped.
-
-    Attributes:
-        file: the log file name.
-        line: the 1-based line number (0 when it concerns the whole log).
-        problem: what is wrong.
-        kind: ``line`` (an unusable line), ``torn`` (a crash's remains),
-            ``update`` (pycrdt refused the update) or ``clock`` (a shard
-            could not integrate every update its logs declare).
-    """
-
-    file: str
-    line: int
-    problem: str
-    kind: str = "line"
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.problem}"
 
 
 @dataclass(slots=True)
@@ -81,22 +67,6 @@ class Head:
         return digest(self.line) if self.line else GENESIS
 
 
-def scan_logs(logs_dir: Path) -> dict[str, os.stat_result]:
-    """Stat every log file in a folder (names that are not logs are ignored)."""
-    try:
-        entries = list(os.scandir(logs_dir))
-    except FileNotFoundError:
-        return {}
-    out = {}
-    for item in entries:
-        if parse_log_name(item.name) is not None:
-            try:
-                out[item.name] = item.stat()
-            except FileNotFoundError:
-                continue
-    return out
-
-
 class Replayer:
     """All logs of a list folded into a ``Replica``.
 
@@ -112,8 +82,13 @@ class Replayer:
         self.heads: dict[str, Head] = {}
         self.torn: dict[str, int] = {}
         self.max_hlc: Hlc = HLC_ZERO
-        self.dirty: set[str] = set()
         self.warnings: list[LogWarning] = []
+        # shards changed since their clocks were checked / their tasks extracted
+        self._unchecked: set[str] = set()
+        self._stale: set[str] = set()
+        self._partials: dict[str, list[Partial]] = {}
+        #: shards whose tasks the last ``state()`` call re-extracted
+        self.extracted: frozenset[str] = frozenset()
         self._writers: dict[str, _Writer] = {}
         # shard -> writer client id -> clock its last applied record declares
         self._expected: dict[str, dict[int, int]] = {}
@@ -214,20 +189,24 @@ class Replayer:
             except RejectedUpdate as exc:
                 self.warnings.append(LogWarning(name, number, f"{exc}, skipped", "update"))
                 continue
-            self.dirty.add(shard)
+            self._unchecked.add(shard)
+            self._stale.add(shard)
             self._expected.setdefault(shard, {})[client] = record.clocks[shard]
         if record.hlc > self.max_hlc:
             self.max_hlc = record.hlc
 
     def state(self) -> State:
-        """Resolve every task of every shard read so far."""
-        partials: list[Partial] = []
-        for shard in self.replica.shards:
+        """Resolve every task read so far (re-extracting only shards that changed)."""
+        for shard in sorted(self._stale):
+            parts = []
             for task_id, raw in self.replica.extract(shard).items():
                 part = resolve_task(task_id, raw)
                 if part is not None:
-                    partials.append(part)
-        return State.build(partials)
+                    parts.append(part)
+            self._partials[shard] = parts
+        self.extracted = frozenset(self._stale)
+        self._stale.clear()
+        return State.build(p for parts in self._partials.values() for p in parts)
 
     def held_back(self) -> Iterator[tuple[str, int, int]]:
         """Writers with records waiting for a missing one: (writer, missing seq, held)."""
@@ -235,9 +214,9 @@ class Replayer:
             if progress.pending:
                 yield writer, progress.applied + 1, len(progress.pending)
 
-    def _short_shards(self) -> list[str]:
+    def _short_shards(self, shards: Iterable[str]) -> list[str]:
         short = []
-        for shard in sorted(self.dirty):
+        for shard in sorted(shards):
             expected = self._expected.get(shard)
             if not expected:
                 continue
@@ -247,12 +226,13 @@ class Replayer:
         return short
 
     def _check_clocks(self) -> None:
-        short = self._short_shards()
+        short = self._short_shards(self._unchecked)
+        self._unchecked.clear()
         if not short:
             return
         for shard in short:
             self._rebuild(shard)
-        for shard in self._short_shards():
+        for shard in self._short_shards(short):
             state = self.replica.state(shard)
             for client, clock in sorted(self._expected[shard].items()):
                 have = state.get(client, 0)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._errors import StorageError
-from ._log import Appender, Record, encode_record
+from ._log import Appender, LogWarning, Record, encode_record, scan_logs
 from ._materialize import Outcome, materialize
 from ._model import Op, OpKind, Stamp, Task, iso_ms
 from ._paths import (
@@ -37,6 +37,7 @@ from ._paths import (
     parse_log_name,
 )
 from ._plan import Edits, plan_create, plan_delete, plan_note, plan_update
+from ._schema import shard_of
 from ._state import State
 from ._view import View, load_view, save_view
 
@@ -64,8 +65,6 @@ def task_id_for(writer: str, seq: int) -> str:
 
 
 def _stats(logs_dir: Path) -> dict[str, os.stat_result]:
-    from ._replay import scan_logs
-
     return scan_logs(logs_dir)
 
 
@@ -84,6 +83,7 @@ class Ledger:
         self.clock = clock
         self.warnings: list[str] = []
         self._view: View | None = None
+        self._replayer: Replayer | None = None
 
     @classmethod
     def open(
@@ -117,11 +117,22 @@ class Ledger:
             if repair:
                 self._repair_files(view)
             return view
-        from ._replay import Replayer
-
-        self._settle(Replayer(self.layout.logs), stats, view)
+        self._settle(self._replayer_for(None), stats, view)
         assert self._view is not None
         return self._view
+
+    def _replayer_for(self, client_id: int | None) -> Replayer:
+        """This ledger's replayer, kept between calls so each reads only new bytes.
+
+        Args:
+            client_id: the writer it must write as; None when any will do.
+        """
+        from ._replay import Replayer
+
+        current = self._replayer
+        if current is None or (client_id is not None and current.replica.client_id != client_id):
+            current = self._replayer = Replayer(self.layout.logs, client_id)
+        return current
 
     def get(self, ref: str) -> Task:
         """One task by full id or unique prefix (deleted tasks included).
@@ -165,7 +176,6 @@ class Ledger:
             NotFound, Ambiguous: for a bad task reference.
         """
         from ._audit import read_all, trail
-        from ._replay import LogWarning
 
         task_id = self.state().find(ref).id if ref is not None else None
         problems: list[LogWarning] = []
@@ -270,13 +280,16 @@ class Ledger:
         marker = self.layout.writers / self.session
         try:
             existing = marker.read_text().strip()
+        except FileNotFoundError:
+            existing = None
+        except (OSError, ValueError) as exc:
+            raise StorageError(f"cannot read this session's writer from {marker}") from exc
+        if existing is not None:
             if is_writer_id(existing):
                 return existing
-            raise StorageError(f"{marker} does not hold a writer id")
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise StorageError(f"cannot read {marker}: {exc.strerror}") from exc
+            raise StorageError(
+                f"{marker} does not hold a writer id; remove it to start a new writer"
+            )
         taken = set()
         for name in _stats(self.layout.logs):
             parsed = parse_log_name(name)
@@ -306,7 +319,7 @@ class Ledger:
         ``seen`` is the state when the command started (usually the fresh
         view); ``now`` is every log caught up under the writer's lock.
         """
-        from ._replay import Head, Replayer
+        from ._replay import Head
 
         # Refuse a bad request before creating anything: the (usually fresh)
         # view finds unknown ids, cycles and bad values. The plan is made
@@ -315,32 +328,38 @@ class Ledger:
         plan(seen, seen, "0" * 16)
         writer = self.writer_id()
         own = log_name(self.session, writer)
-        with Appender(self.layout.logs / own) as appender:
-            stats = _stats(self.layout.logs)
-            replayer = Replayer(self.layout.logs, client_id=int(writer, 16))
-            replayer.catch_up(sorted(stats))
-            state = replayer.state()
-            head = replayer.heads.get(own) or Head()
-            seq = head.seq + 1
-            op = plan(state, seen, task_id_for(writer, seq))
-            now = self.clock()
-            hlc = replayer.max_hlc.tick(now)
-            stamp = Stamp(hlc, self.session, writer, seq, now)
-            updates, clocks = replayer.replica.write(op, stamp)
-            record = Record(
-                session=self.session,
-                writer=writer,
-                seq=seq,
-                hlc=hlc,
-                at=iso_ms(now),
-                kind=op.kind.value,
-                task=op.task,
-                fields=op.to_readable(),
-                updates={s: base64.b64encode(u).decode() for s, u in updates.items()},
-                clocks=clocks,
-                prev=head.digest,
-            )
-            appender.append(encode_record(record))
+        replayer = self._replayer_for(int(writer, 16))
+        try:
+            with Appender(self.layout.logs / own) as appender:
+                stats = _stats(self.layout.logs)
+                replayer.catch_up(sorted(stats))
+                state = replayer.state()
+                head = replayer.heads.get(own) or Head()
+                seq = head.seq + 1
+                op = plan(state, seen, task_id_for(writer, seq))
+                now = self.clock()
+                hlc = replayer.max_hlc.tick(now)
+                stamp = Stamp(hlc, self.session, writer, seq, now)
+                updates, clocks = replayer.replica.write(op, stamp)
+                record = Record(
+                    session=self.session,
+                    writer=writer,
+                    seq=seq,
+                    hlc=hlc,
+                    at=iso_ms(now),
+                    kind=op.kind.value,
+                    task=op.task,
+                    fields=op.to_readable(),
+                    updates={s: base64.b64encode(u).decode() for s, u in updates.items()},
+                    clocks=clocks,
+                    prev=head.digest,
+                )
+                appender.append(encode_record(record))
+        except BaseException:
+            # The replica may hold an op that never reached the log; writing on
+            # top of it would reuse its clocks. Start over from the logs.
+            self._replayer = None
+            raise
         self._settle(replayer, _stats(self.layout.logs), self._view)
         assert self._view is not None
         return self._view.state.tasks[op.task]
@@ -361,6 +380,7 @@ class Ledger:
             self.warnings.extend(str(w) for w in replayer.warnings)
             replayer.warnings.clear()
             state = replayer.state()
+            changed = _changed(previous.state if previous else None, state, replayer.extracted)
             covered = {}
             for name, cursor in replayer.cursors.items():
                 st = stats.get(name)
@@ -369,7 +389,6 @@ class Ledger:
                 else:
                     covered[name] = [-1, cursor.offset + cursor.tail, -1]
             view = View(logs=covered, max_hlc=replayer.max_hlc, state=state)
-            changed = _changed(previous.state if previous else None, state)
             known = previous.files if previous else {}
             outcome = materialize(
                 self.layout.root,
@@ -409,8 +428,25 @@ def _folder_moved(root: Path, view: View) -> bool:
         return False
 
 
-def _changed(before: State | None, after: State) -> Iterable[str] | None:
+def _changed(before: State | None, after: State, shards: Iterable[str]) -> Iterable[str] | None:
+    """Ids whose task may differ between two states (None: all of them).
+
+    ``before`` must be the state the replayer last produced: then only tasks
+    in the re-extracted ``shards`` can have changed their own fields, while
+    any task can have changed its derived edges.
+    """
     if before is None:
         return None
     old = before.tasks
-    return [i for i, t in after.tasks.items() if old.get(i) != t]
+    fresh = set(shards)
+    out = []
+    for ident, task in after.tasks.items():
+        was = old.get(ident)
+        if was is None:
+            out.append(ident)
+        elif shard_of(ident) in fresh:
+            if was != task:
+                out.append(ident)
+        elif was.blocks != task.blocks or was.blocked_by != task.blocked_by:
+            out.append(ident)
+    return out

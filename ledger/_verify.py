@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._errors import StorageError
 from ._log import GENESIS, TORN_MARK, BadRecord, Cursor, digest, parse_record
 from ._model import Hlc
 from ._paths import parse_log_name
@@ -137,6 +138,8 @@ def verify(logs: Path) -> Report:
         names = sorted(e.name for e in os.scandir(logs) if e.is_file())
     except FileNotFoundError:
         return report
+    except OSError as exc:
+        raise StorageError(f"cannot list the logs in {logs}: {exc.strerror}") from exc
     writers: dict[str, list[str]] = {}
     for name in names:
         _check_file(logs, name, report, writers)

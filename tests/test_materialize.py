@@ -94,3 +94,21 @@ def test_a_file_that_cannot_be_written_is_a_warning_not_a_lost_op(run: Run, home
     result = run("materialize")
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: cannot write task files")
+
+
+def test_long_lived_ledgers_keep_files_current(home: Path) -> None:
+    from ledger import Edits, Ledger, Status
+
+    alice = Ledger.open(home, "main", "alice")
+    bob = Ledger.open(home, "main", "bob")
+    first = alice.create(Edits(subject="first"))
+    second = bob.create(Edits(subject="second", add_blocked_by=[first.id]))
+    alice.update(second.id, Edits(subject="second, renamed by alice"))
+    bob.update(first.id, Edits(status=Status.COMPLETED))
+    alice.note(first.id, "done")
+    bob.delete(first.id)
+    on_disk = files(home)
+    assert set(on_disk) == {second.id}
+    assert on_disk[second.id]["subject"] == "second, renamed by alice"
+    assert on_disk[second.id]["blockedBy"] == []  # its blocker is deleted
+    assert alice.state() == bob.state() == Ledger.open(home, "main", "carol").state()

@@ -1,0 +1,139 @@
+"""Build big ledgers fast, and time commands: shared by the benchmark scripts.
+
+``bulk`` writes records exactly as the library does (same Replica.write,
+same record encoding, same hash chain), but as one writer in one process
+without replaying between ops, so 100k ops take seconds, not hours.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ledger._crdt import Replica
+from ledger._log import GENESIS, Appender, Record, digest, encode_record
+from ledger._model import Change, Hlc, Op, OpKind, Stamp, iso_ms
+from ledger._paths import Layout, log_name
+from ledger._store import task_id_for
+
+
+def bulk(
+    home: Path, list_id: str, tasks: int, updates_per_task: int = 0, session: str = "bulk"
+) -> int:
+    """Append ``tasks`` creates and ``updates_per_task`` updates each; return the op count."""
+    writer = f"{0xB0000000000 + tasks:013x}"
+    layout = Layout(home, list_id)
+    replica = Replica(int(writer, 16))
+    hlc = Hlc(1_800_000_000_000)
+    prev = GENESIS
+    seq = 0
+    ops = 0
+    path = layout.logs / log_name(session, writer)
+    ids: list[str] = []
+    with Appender(path) as appender:
+
+        def append(op: Op) -> None:
+            nonlocal hlc, prev, seq, ops
+            seq += 1
+            hlc = hlc.tick(hlc.ms + 1)
+            stamp = Stamp(hlc, session, writer, seq, hlc.ms)
+            updates, clocks = replica.write(op, stamp)
+            record = Record(
+                session, writer, seq, hlc, iso_ms(hlc.ms), op.kind.value, op.task,
+                op.to_readable(),
+                {s: base64.b64encode(u).decode() for s, u in updates.items()},
+                clocks, prev,
+            )  # fmt: skip
+            line = encode_record(record)
+            appender.append_unsynced(line)
+            prev = digest(line)
+            ops += 1
+
+        for n in range(tasks):
+            tid = task_id_for(writer, seq + 1)
+            ids.append(tid)
+            append(
+                Op(
+                    OpKind.CREATE,
+                    tid,
+                    fields=(
+                        ("subject", Change(None, f"task {n}")),
+                        ("status", Change(None, "pending")),
+                    ),
+                    description=Change(None, f"Description of task {n}.\nSecond line.\n"),
+                )
+            )
+        for round_ in range(updates_per_task):
+            for tid in ids:
+                status = "in_progress" if round_ % 2 == 0 else "pending"
+                append(
+                    Op(
+                        OpKind.UPDATE,
+                        tid,
+                        fields=(("status", Change(None, status)),),
+                        metadata=(("round", Change(None, round_)),),
+                    )
+                )
+        appender.sync()
+    return ops
+
+
+def timed(argv: Sequence[str], env: dict[str, str] | None = None, runs: int = 5) -> float:
+    """Median wall seconds of running a command ``runs`` times."""
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(
+            argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True
+        )
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def timed_call(fn: Callable[[], object], runs: int = 5) -> float:
+    """Median wall seconds of calling ``fn``."""
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+HELLO_CLICK = """
+import click
+
+@click.command()
+def hello():
+    click.echo("hello")
+
+hello()
+"""
+
+
+def baselines(runs: int = 10) -> dict[str, float]:
+    """Bare interpreter start and a hello-world click command, measured now."""
+    return {
+        "python -c pass": timed([sys.executable, "-c", "pass"], runs=runs),
+        "hello-world click": timed([sys.executable, "-c", HELLO_CLICK], runs=runs),
+    }
+
+
+def cli_env(home: Path, list_id: str, session: str = "bench") -> dict[str, str]:
+    """Environment for a taskledger process on ``home``."""
+    env = dict(os.environ)
+    env.update(
+        {"TASKLEDGER_HOME": str(home), "TASKLEDGER_LIST": list_id, "TASKLEDGER_SESSION": session}
+    )
+    return env
+
+
+def fmt_ms(seconds: float) -> str:
+    """Seconds as milliseconds with one decimal."""
+    return f"{seconds * 1000:.1f} ms"
