@@ -207,3 +207,37 @@ def test_replay_is_incremental(tmp_path: Path) -> None:
     a.ledger.note(task_id, "later")
     assert replayer.catch_up() == 1
     assert [n.text for n in replayer.state().tasks[task_id].notes] == ["later"]
+
+
+def test_a_rejected_update_leaves_a_shortfall_that_is_reported(tmp_path: Path) -> None:
+    a, _, task_id = _two_writers(tmp_path)
+    a.ledger.update(task_id, Edits(subject="second"))
+    a.ledger.update(task_id, Edits(subject="third"))
+    (log,) = a.own_logs()
+    lines = log.read_bytes().splitlines()
+    middle = parse_record(lines[1])
+    shard = next(iter(middle.updates))
+    fields = {s: getattr(middle, s) for s in middle.__slots__}
+    # valid base64, but not an update pycrdt can decode
+    lines[1] = encode_record(type(middle)(**{**fields, "updates": {shard: "AAEC"}}))
+    log.write_bytes(b"\n".join(lines) + b"\n")
+    replayer = Replayer(a.logs)
+    replayer.catch_up()
+    kinds = sorted(w.kind for w in replayer.warnings)
+    assert kinds == ["clock", "update"]
+    clock = next(w for w in replayer.warnings if w.kind == "clock")
+    assert f"writer {middle.writer}" in clock.problem
+    # what could be integrated is still there: the create
+    assert replayer.state().tasks[task_id].subject == "shared"
+
+
+def test_values_pycrdt_cannot_hold_round_trip_as_json(tmp_path: Path) -> None:
+    a, b, task_id = _two_writers(tmp_path)
+    huge = 2**70
+    a.ledger.update(
+        task_id, Edits(set_meta={"huge": huge, "int": 3, "float": 0.5, "nested": [1, {"x": None}]})
+    )
+    a.send_to(b)
+    meta = b.ledger.get(task_id).meta()
+    assert meta == {"huge": huge, "int": 3, "float": 0.5, "nested": [1, {"x": None}]}
+    assert type(meta["int"]) is int
