@@ -29,7 +29,7 @@ def stamp_json(stamp: Stamp | None) -> Json:
     return None if stamp is None else stamp.to_json()
 
 
-def task_json(task: Task, state: State) -> dict[str, Json]:
+def task_json(task: Task, state: State, now_ms: int) -> dict[str, Json]:
     """A task as JSON: Claude Code's fields first, then taskledger's (docs/cli.md)."""
     out: dict[str, Json] = {
         "id": task.id,
@@ -44,7 +44,18 @@ def task_json(task: Task, state: State) -> dict[str, Json]:
     }
     out["shortId"] = state.short(task.id)
     out["openBlockers"] = list(state.open_blockers(task)) if not task.deleted else []
-    out["ready"] = state.is_ready(task)
+    out["ready"] = state.is_ready(task, now_ms)
+    lease = task.lease
+    out["lease"] = (
+        None
+        if lease is None
+        else {
+            "holder": lease.holder,
+            "until": lease.until,
+            "live": task.holder(now_ms) is not None,
+            "since": lease.stamp.at,
+        }
+    )
     out["deleted"] = task.deleted
     out["notes"] = [{"text": n.text, **n.stamp.to_json()} for n in task.notes]
     out["created"] = stamp_json(task.created)
@@ -87,3 +98,27 @@ def short_list(state: State, ids: Iterable[str]) -> str:
     """Ids as short ids, comma separated, or '-'."""
     shown = [state.short(i) for i in ids]
     return ", ".join(shown) if shown else "-"
+
+
+def ago(ms: int) -> str:
+    """A duration in milliseconds, short: ``45s``, ``12m``, ``3h05m``, ``2d``."""
+    seconds = max(ms, 0) // 1000
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d"
+
+
+def lease_text(task: Task, now_ms: int) -> str:
+    """``held by alice until …Z (29m left)`` or ``alice's lease ran out at …Z (3m ago)``."""
+    lease = task.lease
+    if lease is None:
+        return "-"
+    if task.holder(now_ms) is not None:
+        return f"held by {lease.holder} until {lease.until} ({ago(lease.until_ms - now_ms)} left)"
+    if lease.live(now_ms):
+        return f"{lease.holder}'s claim ended with the task ({task.status.value})"
+    return f"{lease.holder}'s lease ran out at {lease.until} ({ago(now_ms - lease.until_ms)} ago)"

@@ -10,12 +10,21 @@ from ledger import Json, Record, State, Status, Task
 from ledger._timeparse import parse_time
 
 from ._options import Env, ledger_command, reader_command
-from ._output import elide, emit_json, emit_json_lines, record_json, short_list, table, task_json
+from ._output import (
+    elide,
+    emit_json,
+    emit_json_lines,
+    lease_text,
+    record_json,
+    short_list,
+    table,
+    task_json,
+)
 
 STATUS = click.Choice([s.value for s in Status])
 
 
-def _rows(state: State, tasks: list[Task]) -> str:
+def _rows(state: State, tasks: list[Task], now_ms: int) -> str:
     rows = []
     for t in tasks:
         subject = elide(t.subject, 72)
@@ -24,15 +33,19 @@ def _rows(state: State, tasks: list[Task]) -> str:
             subject += f"  [blocked by {short_list(state, blockers)}]"
         if t.deleted:
             subject += "  [deleted]"
+        elif t.lease is not None and t.holder(now_ms) is None and not t.lease.live(now_ms):
+            subject += "  [lease ran out]"
         rows.append((state.short(t.id), t.status.value, t.owner or "-", subject))
     return table(("ID", "STATUS", "OWNER", "SUBJECT"), rows)
 
 
-def _print_tasks(env: Env, state: State, tasks: list[Task]) -> None:
+def print_tasks(env: Env, state: State, tasks: list[Task]) -> None:
+    """Print tasks as a table, or as a JSON array."""
     if env.as_json:
-        emit_json([task_json(t, state) for t in tasks])
+        now = env.ledger.clock()
+        emit_json([task_json(t, state, now) for t in tasks])
     elif tasks:
-        click.echo(_rows(state, tasks))
+        click.echo(_rows(state, tasks, env.ledger.clock()))
     else:
         click.echo("no tasks", err=True)
 
@@ -54,15 +67,9 @@ def list_tasks(
     if owner is not None:
         tasks = [t for t in tasks if t.owner == owner]
     if only_ready:
-        tasks = [t for t in tasks if state.is_ready(t)]
-    _print_tasks(env, state, tasks)
-
-
-@click.command()
-@ledger_command
-def ready(env: Env) -> None:
-    """List tasks ready to start: pending, unowned, every blocker completed."""
-    _print_tasks(env, env.ledger.state(), env.ledger.ready())
+        now = env.ledger.clock()
+        tasks = [t for t in tasks if state.is_ready(t, now)]
+    print_tasks(env, state, tasks)
 
 
 def _value(value: Json) -> str:
@@ -79,7 +86,7 @@ def show(env: Env, task_id: str) -> None:
     state = env.ledger.state()
     task = state.find(task_id)
     if env.as_json:
-        emit_json(task_json(task, state))
+        emit_json(task_json(task, state, env.ledger.clock()))
         return
     lines = [
         ("id", f"{task.id}  ({state.short(task.id)})"),
@@ -94,6 +101,8 @@ def show(env: Env, task_id: str) -> None:
     lines.append(("blocks", short_list(state, task.blocks)))
     for key, value in task.metadata:
         lines.append((f"meta {key}", _value(value)))
+    if task.lease is not None:
+        lines.append(("lease", lease_text(task, env.ledger.clock())))
     for label, stamp in (("created", task.created), ("updated", task.updated)):
         if stamp is not None:
             lines.append((label, f"{stamp.at} by {stamp.session}"))

@@ -24,7 +24,7 @@ def _text(value: str | None) -> str | None:
 def _done(env: Env, task: Task, verb: str) -> None:
     state = env.ledger.state()
     if env.as_json:
-        emit_json(task_json(task, state))
+        emit_json(task_json(task, state, env.ledger.clock()))
     else:
         click.echo(f"{verb} {state.short(task.id)}  {task.subject}")
 
@@ -58,7 +58,7 @@ def create(
         )
     )
     if env.as_json:
-        emit_json(task_json(task, env.ledger.state()))
+        emit_json(task_json(task, env.ledger.state(), env.ledger.clock()))
     else:
         click.echo(task.id)
 
@@ -76,6 +76,9 @@ def create(
 @click.option("--remove-blocks", multiple=True, metavar="ID", help="Stop blocking a task.")
 @click.option("--meta", multiple=True, type=MetaPair(), help="Set metadata KEY=VALUE.")
 @click.option("--unset-meta", multiple=True, metavar="KEY", help="Remove a metadata key.")
+@click.option(
+    "--force", is_flag=True, help="Change status or owner of a task another session holds."
+)
 @ledger_command
 def update(
     env: Env,
@@ -91,8 +94,13 @@ def update(
     remove_blocks: tuple[str, ...],
     meta: tuple[tuple[str, str], ...],
     unset_meta: tuple[str, ...],
+    force: bool,
 ) -> None:
-    """Change the named fields of a task; nothing else is written."""
+    """Change the named fields of a task; nothing else is written.
+
+    Changing the status or owner of a task that another session holds under
+    a live lease needs --force (exit 3 otherwise).
+    """
     edits = Edits(
         subject=subject,
         description=_text(description),
@@ -108,7 +116,7 @@ def update(
     )
     if edits.is_empty():
         raise click.UsageError("nothing to update: give at least one option (see --help)")
-    _done(env, env.ledger.update(task_id, edits), "updated")
+    _done(env, env.ledger.update(task_id, edits, force=force), "updated")
 
 
 @click.command()
@@ -122,7 +130,8 @@ def note(env: Env, task_id: str, text: str) -> None:
 
 @click.command()
 @click.argument("task_id", metavar="ID")
+@click.option("--force", is_flag=True, help="Delete a task another session holds.")
 @ledger_command
-def delete(env: Env, task_id: str) -> None:
+def delete(env: Env, task_id: str, force: bool) -> None:
     """Delete a task: it leaves `list` and its file is removed; history keeps it."""
-    _done(env, env.ledger.delete(task_id), "deleted")
+    _done(env, env.ledger.delete(task_id, force=force), "deleted")

@@ -24,6 +24,7 @@ from ._log import Record as Record
 from ._model import Change as Change
 from ._model import Hlc as Hlc
 from ._model import Json as Json
+from ._model import Lease as Lease
 from ._model import Note as Note
 from ._model import Op as Op
 from ._model import OpKind as OpKind
@@ -37,6 +38,8 @@ from ._paths import check_list_id as check_list_id
 from ._paths import check_session as check_session
 from ._plan import Edits as Edits
 from ._state import State as State
+from ._store import DEFAULT_LEASE_S as DEFAULT_LEASE_S
 from ._store import Ledger as Ledger
+from ._store import SessionInfo as SessionInfo
 
 __version__ = "0.1.0"

@@ -34,8 +34,9 @@ class OpKind(enum.StrEnum):
     DELETE = "delete"
 
 
-#: Last-writer-wins fields of a task, by their Claude Code names.
-SCALAR_FIELDS = ("subject", "activeForm", "status", "owner", "deleted")
+#: Last-writer-wins fields of a task, by their Claude Code names, plus
+#: ``deleted`` (the tombstone) and ``lease`` (a claim's end, epoch ms).
+SCALAR_FIELDS = ("subject", "activeForm", "status", "owner", "deleted", "lease")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -276,6 +277,30 @@ class Op:
 
 
 @dataclass(frozen=True, slots=True)
+class Lease:
+    """A claim's lease as the logs record it.
+
+    Attributes:
+        holder: the session that claimed (or last renewed) the task.
+        until_ms: when the lease ends, epoch milliseconds.
+        stamp: the op that set it.
+    """
+
+    holder: str
+    until_ms: int
+    stamp: Stamp
+
+    def live(self, now_ms: int) -> bool:
+        """True while the lease has not run out."""
+        return self.until_ms > now_ms
+
+    @property
+    def until(self) -> str:
+        """The end of the lease as ISO 8601."""
+        return iso_ms(self.until_ms)
+
+
+@dataclass(frozen=True, slots=True)
 class Note:
     """A note (handoff text) appended to a task."""
 
@@ -302,6 +327,8 @@ class Task:
         created: who created the task and when.
         updated: the latest op that touched the task.
         provenance: for each set field, the stamp of the write that won.
+        lease: the claim lease, when the task was claimed and not released
+            (it may have run out: see ``holder``).
     """
 
     id: str
@@ -318,6 +345,17 @@ class Task:
     created: Stamp | None = None
     updated: Stamp | None = None
     provenance: tuple[tuple[str, Stamp], ...] = field(default=())
+    lease: Lease | None = None
+
+    def holder(self, now_ms: int) -> str | None:
+        """The session holding the task under a live lease at ``now_ms``, if any.
+
+        A completed or deleted task is held by nobody.
+        """
+        lease = self.lease
+        if lease is None or self.deleted or self.status is Status.COMPLETED:
+            return None
+        return lease.holder if lease.live(now_ms) else None
 
     def meta(self) -> dict[str, Json]:
         """Return the metadata as a dict."""

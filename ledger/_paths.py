@@ -7,6 +7,7 @@ Layout of one list (SPEC section 2)::
       .ledger/
         logs/<session>.<writer>.jsonl     append-only op logs (the source of truth)
         writers/<session>                 which writer this replica's session appends to
+        claims/<task-id>/<generation>     who holds a task (see ``_claims``)
         cache/                            derived views and snapshots
 """
 
@@ -141,6 +142,11 @@ class Layout:
     def writers(self) -> Path:
         """The folder that records each local session's writer."""
         return self.ledger / "writers"
+
+    @property
+    def claims(self) -> Path:
+        """The folder of claim generations (one folder per claimed task)."""
+        return self.ledger / "claims"
 
     @property
     def cache(self) -> Path:

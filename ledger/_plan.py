@@ -21,8 +21,8 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ._errors import DependencyError, InvalidValue, TaskDeleted
-from ._model import Change, Json, Op, OpKind, Status, Task
+from ._errors import Blocked, ClaimHeld, DependencyError, InvalidValue, TaskDeleted
+from ._model import Change, Json, Op, OpKind, Status, Task, iso_ms
 from ._state import State
 from ._textdiff import merge3
 
@@ -79,6 +79,52 @@ def check_meta_key(key: str) -> str:
     if not key:
         raise InvalidValue("metadata key must not be empty")
     return check_text("metadata key", key, META_KEY_MAX, one_line=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acts on a task, when, and what they found about its claim.
+
+    Attributes:
+        session: the acting session.
+        now_ms: the wall clock, epoch ms (leases are wall-clock times).
+        force: override another session's live claim.
+        holder: the session holding the task under a live lease, as the
+            service found it in the logs and in the claim files, if any.
+    """
+
+    session: str
+    now_ms: int
+    force: bool = False
+    holder: str | None = None
+
+    def check_may_change_claim(self, state: State, task: Task, what: str) -> None:
+        """Refuse a change of status, owner or existence while another session holds the task.
+
+        Raises:
+            ClaimHeld: naming the holder, unless ``force``.
+        """
+        if self.force or self.holder is None or self.holder == self.session:
+            return
+        until = ""
+        if task.lease is not None and task.lease.holder == self.holder:
+            until = f" until {task.lease.until}"
+        raise ClaimHeld(
+            f"task {state.short(task.id)} is held by {self.holder}{until}; {what} needs --force"
+        )
+
+    def renewal(self, task: Task) -> tuple[str, Change] | None:
+        """The lease change that renews the actor's own live claim, if it holds one."""
+        lease = task.lease
+        if (
+            lease is None
+            or self.holder != self.session
+            or lease.holder != self.session
+            or not lease.live(self.now_ms)
+        ):
+            return None
+        length = max(lease.until_ms - lease.stamp.wall_ms, 1000)
+        return "lease", Change(lease.until_ms, self.now_ms + length, lease.stamp.ref)
 
 
 def _subject(value: str) -> str:
@@ -299,6 +345,7 @@ def plan_update(
     edits: Edits,
     kind: OpKind = OpKind.UPDATE,
     seen: State | None = None,
+    actor: Actor | None = None,
 ) -> Op:
     """Decide an update of the named fields only.
 
@@ -308,17 +355,27 @@ def plan_update(
         edits: the fields to change.
         kind: the op kind to record (update, claim, release).
         seen: the state the request was decided on (default: ``state``).
+        actor: who acts; checks claims and renews the actor's own lease.
 
     Raises:
         InvalidValue: when nothing is named or a value is out of bounds.
         NotFound, Ambiguous, TaskDeleted: for a bad id.
         DependencyError: for a missing dependency target or a cycle.
+        ClaimHeld: for a status or owner change of a task another session
+            holds, without ``actor.force``.
     """
     if edits.is_empty():
         raise InvalidValue("nothing to update: name at least one field to change")
     seen = state if seen is None else seen
     now = _live(state, ref)
     task = seen.tasks.get(now.id, now)
+    fields = _field_changes(task, edits)
+    if actor is not None:
+        if edits.status is not None or edits.owner is not None:
+            actor.check_may_change_claim(state, now, "changing its status or owner")
+        renew = actor.renewal(now)
+        if renew is not None:
+            fields.append(renew)
     description = None
     if edits.description is not None:
         check_text("description", edits.description, DESCRIPTION_MAX)
@@ -328,7 +385,7 @@ def plan_update(
     return Op(
         kind,
         now.id,
-        fields=tuple(_field_changes(task, edits)),
+        fields=tuple(fields),
         description=description,
         metadata=_meta_changes(task, edits),
         blocked_by=blocked_by,
@@ -336,8 +393,8 @@ def plan_update(
     )
 
 
-def plan_note(state: State, ref: str, text: str) -> Op:
-    """Decide a note.
+def plan_note(state: State, ref: str, text: str, actor: Actor | None = None) -> Op:
+    """Decide a note (anyone may add one; the holder's note renews its lease).
 
     Raises:
         InvalidValue: for an empty or oversized note.
@@ -347,15 +404,88 @@ def plan_note(state: State, ref: str, text: str) -> Op:
     if not text.strip():
         raise InvalidValue("note must not be empty")
     task = _live(state, ref)
-    return Op(OpKind.NOTE, task.id, note=text)
+    renew = None if actor is None else actor.renewal(task)
+    return Op(OpKind.NOTE, task.id, fields=() if renew is None else (renew,), note=text)
 
 
-def plan_delete(state: State, ref: str, seen: State | None = None) -> Op:
+def plan_delete(
+    state: State, ref: str, seen: State | None = None, actor: Actor | None = None
+) -> Op:
     """Decide a delete (a tombstone; history keeps the task).
 
     Raises:
         NotFound, Ambiguous, TaskDeleted: for a bad id.
+        ClaimHeld: for a task another session holds, without ``actor.force``.
+    """
+    task = _live(state, ref)
+    if actor is not None:
+        actor.check_may_change_claim(state, task, "deleting it")
+    was = (state if seen is None else seen).tasks.get(task.id, task)
+    return Op(OpKind.DELETE, task.id, fields=(_scalar(was, "deleted", False, True),))
+
+
+def plan_claim(
+    state: State, ref: str, actor: Actor, lease_ms: int, seen: State | None = None
+) -> Op:
+    """Decide a claim: owner := the actor, status := in_progress, lease := now + lease_ms.
+
+    Raises:
+        NotFound, Ambiguous, TaskDeleted: for a bad id.
+        InvalidValue: for a completed task.
+        Blocked: for incomplete blockers, naming them, unless ``actor.force``.
+        ClaimHeld: when another session holds the task, unless ``actor.force``.
     """
     task = _live(state, ref)
     was = (state if seen is None else seen).tasks.get(task.id, task)
-    return Op(OpKind.DELETE, task.id, fields=(_scalar(was, "deleted", False, True),))
+    short = state.short(task.id)
+    if task.status is Status.COMPLETED:
+        raise InvalidValue(f"task {short} is completed; there is nothing to claim")
+    blockers = state.open_blockers(task)
+    if blockers and not actor.force:
+        names = ", ".join(f"{state.short(b)} ({state.tasks[b].subject})" for b in blockers)
+        raise Blocked(f"task {short} is blocked by {names}; claim it anyway with --force")
+    if actor.holder not in (None, actor.session) and not actor.force:
+        until = ""
+        if task.lease is not None and task.lease.holder == actor.holder:
+            until = f" until {task.lease.until}"
+        raise ClaimHeld(f"task {short} is held by {actor.holder}{until}")
+    old_lease = was.lease.until_ms if was.lease is not None else None
+    return Op(
+        OpKind.CLAIM,
+        task.id,
+        fields=(
+            _scalar(was, "owner", was.owner, actor.session),
+            _scalar(was, "status", was.status.value, Status.IN_PROGRESS.value),
+            _scalar(was, "lease", old_lease, actor.now_ms + lease_ms),
+        ),
+    )
+
+
+def plan_release(state: State, ref: str, actor: Actor, seen: State | None = None) -> Op:
+    """Decide a release: owner cleared, lease ended, status back to pending unless completed.
+
+    Raises:
+        NotFound, Ambiguous, TaskDeleted: for a bad id.
+        ClaimHeld: when another session holds the task, unless ``actor.force``.
+        InvalidValue: when the actor neither holds nor owns the task.
+    """
+    task = _live(state, ref)
+    was = (state if seen is None else seen).tasks.get(task.id, task)
+    short = state.short(task.id)
+    mine = actor.holder == actor.session or (actor.holder is None and task.owner == actor.session)
+    if not (mine or actor.force):
+        if actor.holder is not None:
+            raise ClaimHeld(f"task {short} is held by {actor.holder}, not by {actor.session}")
+        raise InvalidValue(f"task {short} is not claimed by {actor.session}")
+    fields = [
+        _scalar(was, "owner", was.owner, ""),
+        _scalar(was, "lease", was.lease.until_ms if was.lease else None, None),
+    ]
+    if task.status is not Status.COMPLETED:
+        fields.insert(1, _scalar(was, "status", was.status.value, Status.PENDING.value))
+    return Op(OpKind.RELEASE, task.id, fields=tuple(fields))
+
+
+def lease_end(ms: int) -> str:
+    """A lease end for messages."""
+    return iso_ms(ms)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
 from ._errors import Ambiguous, NotFound
-from ._model import SCALAR_FIELDS, Json, Note, Stamp, Status, Task, sorted_pairs
+from ._model import SCALAR_FIELDS, Json, Lease, Note, Stamp, Status, Task, sorted_pairs
 from ._schema import DESCRIPTION, NOTES, parse_entry, parse_note
 
 _STATUSES = {s.value: s for s in Status}
@@ -107,6 +107,10 @@ def resolve_task(task_id: str, raw: Json) -> Partial | None:
         return None if won is None else won[0]
 
     status = _STATUSES.get(_str(scalar("status")), Status.PENDING)
+    lease = None
+    won_lease = scalars.get("lease")
+    if won_lease is not None and type(won_lease[0]) is int:
+        lease = Lease(won_lease[1].session, won_lease[0], won_lease[1])
     provenance = [(name, won[1]) for name, won in scalars.items() if name in SCALAR_FIELDS]
     provenance += [(f"metadata.{k}", won[1]) for k, won in meta.items()]
     provenance += [(f"blockedBy.{k}", won[1]) for k, won in edges.items()]
@@ -125,6 +129,7 @@ def resolve_task(task_id: str, raw: Json) -> Partial | None:
         created=created,
         updated=updated,
         provenance=tuple(sorted(provenance, key=lambda p: p[0])),
+        lease=lease,
     )
     return Partial(task, {k: (won[0] is True, won[1]) for k, won in edges.items()})
 
@@ -246,11 +251,19 @@ class State:
             raise Ambiguous(ref, tuple(sorted(t.id for t in found)))
         return found[0]
 
-    def is_ready(self, task: Task) -> bool:
-        """Pending, unowned, not deleted, and every blocker completed."""
-        if task.deleted or task.status is not Status.PENDING or task.owner:
+    def is_ready(self, task: Task, now_ms: int) -> bool:
+        """Ready to start: every blocker completed, and pending and unowned, or its lease ran out.
+
+        A task whose claim's lease expired is claimable again, whatever
+        status and owner its holder left on it (unless completed).
+        """
+        if task.deleted or task.status is Status.COMPLETED:
             return False
-        return all(self.tasks[b].status is Status.COMPLETED for b in task.blocked_by)
+        if not all(self.tasks[b].status is Status.COMPLETED for b in task.blocked_by):
+            return False
+        if task.lease is not None:
+            return not task.lease.live(now_ms)
+        return task.status is Status.PENDING and not task.owner
 
     def open_blockers(self, task: Task) -> tuple[str, ...]:
         """The task's blockers that are not completed."""

@@ -18,10 +18,12 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._errors import StorageError
+from ._claims import CLAIM, LOST, RELEASE, ClaimFolder, Generation, Raced
+from ._errors import Blocked, ClaimHeld, InvalidValue, NothingReady, StorageError, TaskDeleted
 from ._log import Appender, LogWarning, Record, encode_record, scan_logs
 from ._materialize import Outcome, materialize
 from ._model import Op, OpKind, Stamp, Task, iso_ms
@@ -36,7 +38,16 @@ from ._paths import (
     log_name,
     parse_log_name,
 )
-from ._plan import Edits, plan_create, plan_delete, plan_note, plan_update
+from ._plan import (
+    Actor,
+    Edits,
+    plan_claim,
+    plan_create,
+    plan_delete,
+    plan_note,
+    plan_release,
+    plan_update,
+)
 from ._schema import shard_of
 from ._state import State
 from ._view import View, load_view, save_view
@@ -44,6 +55,8 @@ from ._view import View, load_view, save_view
 if TYPE_CHECKING:
     from ._replay import Replayer
     from ._verify import Report
+
+DEFAULT_LEASE_S = 30 * 60
 
 # How often to re-check the logs after materializing, so a slower process
 # never leaves an older file behind a newer one (SPEC: files never go backwards).
@@ -153,7 +166,8 @@ class Ledger:
     def ready(self) -> list[Task]:
         """Tasks that are pending, unowned and have every blocker completed."""
         state = self.state()
-        return [t for t in state.live() if state.is_ready(t)]
+        now = self.clock()
+        return [t for t in state.live() if state.is_ready(t, now)]
 
     def history(
         self,
@@ -227,7 +241,14 @@ class Ledger:
         """
         return self._commit(lambda now, seen, new_id: plan_create(now, new_id, edits))
 
-    def update(self, ref: str, edits: Edits, *, based_on: State | None = None) -> Task:
+    def update(
+        self,
+        ref: str,
+        edits: Edits,
+        *,
+        based_on: State | None = None,
+        force: bool = False,
+    ) -> Task:
         """Change the named fields of a task (only those are written).
 
         Args:
@@ -237,36 +258,178 @@ class Ledger:
                 now. Its values are recorded as the ones the write replaces,
                 and a new description is merged three ways against it, so
                 edits that landed since (to other lines) survive.
+            force: change status or owner even though another session holds
+                the task under a live lease.
 
         Raises:
             InvalidValue, NotFound, Ambiguous, TaskDeleted, DependencyError: for a
                 bad request.
+            ClaimHeld: for a status or owner change of a task another session
+                holds (without ``force``), or when this session's claim lost.
             StorageError: when the log cannot be written.
         """
-        task_id = (based_on or self.state()).find(ref).id
-        return self._commit(
-            lambda now, seen, _: plan_update(now, task_id, edits, OpKind.UPDATE, based_on or seen)
+        seen = based_on or self.state()
+        task_id = seen.find(ref).id
+        claim = self._claim_check(seen, task_id, force)
+        task = self._commit(
+            lambda now, seen_now, _: plan_update(
+                now, task_id, edits, OpKind.UPDATE, based_on or seen_now, claim.actor(now)
+            )
         )
+        claim.renew(task, self.clock())
+        return task
 
     def note(self, ref: str, text: str) -> Task:
-        """Append a note to a task.
+        """Append a note to a task (the holder's note renews its lease).
 
         Raises:
             InvalidValue, NotFound, Ambiguous, TaskDeleted: for a bad request.
+            ClaimHeld: when this session's claim on the task lost to another.
             StorageError: when the log cannot be written.
         """
-        task_id = self.state().find(ref).id
-        return self._commit(lambda now, seen, _: plan_note(now, task_id, text))
+        seen = self.state()
+        task_id = seen.find(ref).id
+        claim = self._claim_check(seen, task_id, False)
+        task = self._commit(lambda now, _s, _: plan_note(now, task_id, text, claim.actor(now)))
+        claim.renew(task, self.clock())
+        return task
 
-    def delete(self, ref: str) -> Task:
+    def delete(self, ref: str, *, force: bool = False) -> Task:
         """Delete a task (a tombstone: history keeps it).
 
         Raises:
             NotFound, Ambiguous, TaskDeleted: for a bad id.
+            ClaimHeld: for a task another session holds (without ``force``).
             StorageError: when the log cannot be written.
         """
-        task_id = self.state().find(ref).id
-        return self._commit(lambda now, seen, _: plan_delete(now, task_id, seen))
+        seen = self.state()
+        task_id = seen.find(ref).id
+        claim = self._claim_check(seen, task_id, force)
+        return self._commit(
+            lambda now, seen_now, _: plan_delete(now, task_id, seen_now, claim.actor(now))
+        )
+
+    def claim(
+        self, ref: str, *, lease_seconds: float = DEFAULT_LEASE_S, force: bool = False
+    ) -> Task:
+        """Claim a task exclusively: owner := this session, status := in_progress.
+
+        On one file system the claim is linearizable: of any number of
+        sessions racing for one task, exactly one wins; the others get
+        ``ClaimHeld`` naming the winner at once. Claiming a task this session
+        already holds renews its lease.
+
+        Args:
+            ref: the task's id or unique prefix.
+            lease_seconds: how long the claim lasts unless renewed.
+            force: take the task even though another session holds it, or
+                its blockers are not completed.
+
+        Raises:
+            NotFound, Ambiguous, TaskDeleted: for a bad id.
+            InvalidValue: for a completed task or a lease that is not positive.
+            Blocked: for incomplete blockers (without ``force``).
+            ClaimHeld: when another session holds or just won the task.
+            StorageError: when the log or the claim files cannot be written.
+        """
+        seen = self.state()
+        return self._claim(seen, seen.find(ref).id, _lease_ms(lease_seconds), force)
+
+    def claim_ready(self, *, lease_seconds: float = DEFAULT_LEASE_S) -> Task:
+        """Claim the oldest ready task, moving on to the next when another session wins one.
+
+        Raises:
+            NothingReady: when no ready task could be claimed.
+            InvalidValue: for a lease that is not positive.
+            StorageError: when the log or the claim files cannot be written.
+        """
+        lease_ms = _lease_ms(lease_seconds)
+        seen = self.state()
+        now = self.clock()
+        for task in [t for t in seen.live() if seen.is_ready(t, now)]:
+            try:
+                return self._claim(seen, task.id, lease_ms, False)
+            except (ClaimHeld, Blocked, TaskDeleted):
+                continue
+        raise NothingReady("no ready task to claim")
+
+    def release(self, ref: str, *, force: bool = False) -> Task:
+        """End this session's claim at once: owner cleared, status pending unless completed.
+
+        Raises:
+            NotFound, Ambiguous, TaskDeleted: for a bad id.
+            ClaimHeld: when another session holds the task (without ``force``).
+            InvalidValue: when this session neither holds nor owns it.
+            StorageError: when the log cannot be written.
+        """
+        seen = self.state()
+        task_id = seen.find(ref).id
+        claim = self._claim_check(seen, task_id, force)
+        plan_release(seen, task_id, claim.actor(seen))
+        # Give the claim file back first: if the log append then fails, the
+        # log still shows the live lease, so nobody can take the task early.
+        claim.publish(RELEASE, 0)
+        return self._commit(
+            lambda now, seen_now, _: plan_release(now, task_id, claim.actor(now), seen_now)
+        )
+
+    def _claim(self, seen: State, task_id: str, lease_ms: int, force: bool) -> Task:
+        claim = self._claim_check(seen, task_id, force)
+        plan_claim(seen, task_id, claim.actor(seen), lease_ms)
+        won = claim.publish(CLAIM, claim.now_ms + lease_ms)
+        if won is not None and (won.session != self.session or won.kind != CLAIM):
+            did = "claimed" if won.kind == CLAIM else "released"
+            raise ClaimHeld(
+                f"task {seen.short(task_id)} is held by {won.session}: "
+                f"{won.session} {did} it at the same moment"
+            )
+        try:
+            return self._commit(
+                lambda now, seen_now, _: plan_claim(
+                    now, task_id, claim.actor(now, log_only=True), lease_ms, seen_now
+                )
+            )
+        except BaseException:
+            # The claim never reached the log: hand the generation back.
+            claim.publish(RELEASE, 0)
+            raise
+
+    def _claim_check(self, seen: State, task_id: str, force: bool) -> _ClaimCheck:
+        """Read the task's claim files; tell a session whose claim lost (once)."""
+        check = _ClaimCheck(self, seen, task_id, force)
+        mine = check.file_holder == self.session
+        other = seen.tasks[task_id].holder(check.now_ms)
+        if mine and other not in (None, self.session):
+            check.publish(LOST, 0)
+            raise ClaimHeld(
+                f"task {seen.short(task_id)} is held by {other}: their claim won over yours "
+                "(made on another replica at the same time)"
+            )
+        return check
+
+    def sessions(self) -> list[SessionInfo]:
+        """Every session seen in the logs: its activity and what it holds now."""
+        from ._audit import read_all, trail
+
+        problems: list[LogWarning] = []
+        records = trail(read_all(self.layout.logs, problems))
+        self.warnings.extend(str(p) for p in problems)
+        state = self.state()
+        now = self.clock()
+        last: dict[str, Record] = {}
+        count: dict[str, int] = {}
+        for record in records:
+            last[record.session] = record
+            count[record.session] = count.get(record.session, 0) + 1
+        holds: dict[str, list[Task]] = {}
+        for task in state.live():
+            holder = task.holder(now)
+            if holder is not None:
+                holds.setdefault(holder, []).append(task)
+        return [
+            SessionInfo(name, count.get(name, 0), last.get(name), tuple(holds.get(name, ())))
+            for name in sorted(set(last) | set(holds))
+        ]
 
     def writer_id(self) -> str:
         """This session's writer on this replica, created on first use.
@@ -419,6 +582,71 @@ class Ledger:
         self._view = view
         if self.layout.root.is_dir():
             save_view(self.layout.cache, view)
+
+
+def _lease_ms(seconds: float) -> int:
+    if not seconds > 0 or seconds > 10 * 365 * 86400:
+        raise InvalidValue(f"lease must be between 0 and ten years of seconds, not {seconds}")
+    return max(int(seconds * 1000), 1)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """A session as the logs and leases show it.
+
+    Attributes:
+        session: its name.
+        ops: how many ops it appended.
+        last: its latest op (by HLC), if any.
+        holds: live tasks it holds under a live lease now.
+    """
+
+    session: str
+    ops: int
+    last: Record | None
+    holds: tuple[Task, ...]
+
+
+class _ClaimCheck:
+    """What one command found about a task's claim, and how it updates the files."""
+
+    def __init__(self, ledger: Ledger, seen: State, task_id: str, force: bool) -> None:
+        self.ledger = ledger
+        self.task_id = task_id
+        self.force = force
+        self.now_ms = ledger.clock()
+        self.folder = ClaimFolder(ledger.layout.claims, task_id)
+        self.number, self.generation = self.folder.latest()
+        self.file_holder = None if self.generation is None else self.generation.holder(self.now_ms)
+
+    def actor(self, state: State, *, log_only: bool = False) -> Actor:
+        """The acting session, with the holder as ``state``'s log and (unless
+        ``log_only``) the claim files show it."""
+        holder = state.tasks[self.task_id].holder(self.now_ms)
+        if holder is None and not log_only:
+            holder = self.file_holder
+        return Actor(self.ledger.session, self.now_ms, self.force, holder)
+
+    def publish(self, kind: str, until_ms: int) -> Generation | None:
+        """Publish the next generation; return the winner's if another process got there first."""
+        try:
+            self.folder.publish(self.number, kind, self.ledger.session, until_ms, self.now_ms)
+        except Raced as raced:
+            if raced.winner is None:
+                return Generation(self.number + 1, CLAIM, "another session", 0, 0)
+            return raced.winner
+        self.number += 1
+        return None
+
+    def renew(self, task: Task, now_ms: int) -> None:
+        """After the holder's op renewed the lease in the log, renew the claim file too."""
+        lease = task.lease
+        if (
+            lease is not None
+            and task.holder(now_ms) == self.ledger.session
+            and (self.generation is None or self.generation.until_ms != lease.until_ms)
+        ):
+            self.publish(CLAIM, lease.until_ms)
 
 
 def _folder_moved(root: Path, view: View) -> bool:

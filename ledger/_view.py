@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._model import Hlc, Note, Stamp, Status, Task
+from ._model import Hlc, Lease, Note, Stamp, Status, Task
 from ._state import State
 
-VIEW_VERSION = 1
+VIEW_VERSION = 2
 VIEW_FILE = "view.json"
 
 LogStats = dict[str, list[int]]  # name -> [inode, size, mtime_ns]
@@ -57,6 +57,7 @@ def _task_out(t: Task) -> dict[str, Any]:
         "c": _stamp_out(t.created),
         "u": _stamp_out(t.updated),
         "p": [[k, _stamp_out(s)] for k, s in t.provenance],
+        "l": None if t.lease is None else [t.lease.until_ms, _stamp_out(t.lease.stamp)],
     }
 
 
@@ -76,7 +77,16 @@ def _task_in(raw: dict[str, Any]) -> Task:
         created=_stamp_in(raw["c"]),
         updated=_stamp_in(raw["u"]),
         provenance=tuple((k, _stamp_in(s)) for k, s in raw["p"]),  # type: ignore[misc]
+        lease=_lease_in(raw["l"]),
     )
+
+
+def _lease_in(raw: list[Any] | None) -> Lease | None:
+    if raw is None:
+        return None
+    stamp = _stamp_in(raw[1])
+    assert stamp is not None
+    return Lease(stamp.session, raw[0], stamp)
 
 
 @dataclass(slots=True)

@@ -168,3 +168,56 @@ def no_traceback() -> Iterator[Callable[[str], None]]:
         assert "Traceback" not in stderr, stderr
 
     yield check
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def racers(
+    home: Path, plans: Sequence[tuple[str, Sequence[tuple[float, Sequence[str]]]]]
+) -> list[list[tuple[int, str, str]]]:
+    """Run one real process per session, each running its commands at given instants.
+
+    Args:
+        home: the home folder (list ``main``).
+        plans: per session, ``(start_epoch_s, argv)`` steps.
+
+    Returns:
+        Per session, per step: ``(exit_code, stdout, stderr)``.
+    """
+    import tempfile
+
+    work = Path(tempfile.mkdtemp(prefix="racers-"))
+    procs = []
+    for n, (session, steps) in enumerate(plans):
+        plan = work / f"{n}.json"
+        plan.write_text(
+            json.dumps(
+                {
+                    "session": session,
+                    "env": {"TASKLEDGER_HOME": str(home), "TASKLEDGER_LIST": "main"},
+                    "steps": [[start, list(argv)] for start, argv in steps],
+                }
+            )
+        )
+        env = proc_env(home, PYTHONPATH=str(ROOT))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    str(ROOT / "tests" / "racer.py"),
+                    str(plan),
+                    str(work / f"{n}.out"),
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    results = []
+    for n, proc in enumerate(procs):
+        _, stderr = proc.communicate(timeout=600)
+        assert proc.returncode == 0, stderr
+        results.append([tuple(r) for r in json.loads((work / f"{n}.out").read_text())])
+    return results  # type: ignore[return-value]
