@@ -72,7 +72,8 @@ def _shared(func: Callable[..., Any], acting_session: bool) -> Callable[..., Any
         as_json: bool,
         **kwargs: Any,
     ) -> Any:
-        session = kwargs.pop("session") if acting_session else None
+        # A read-only command records nothing, so it needs no acting session.
+        session = kwargs.pop("session") if acting_session else "reader"
         env = Env(Ledger.open(home, list_id, session), as_json)
         try:
             return func(env, *args, **kwargs)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._errors import StorageError
+from ._log import make_dirs
 
 CLAIM = "claim"
 RELEASE = "release"
@@ -146,7 +147,7 @@ class ClaimFolder:
         body = json.dumps({"kind": kind, "session": session, "until": until_ms, "at": at_ms})
         tmp = self.path / f".{number:010d}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.path)
             tmp.write_text(body)
             try:
                 os.link(tmp, final)

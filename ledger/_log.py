@@ -104,6 +104,23 @@ def encode_record(record: Record) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
+def unicode_ok(raw: bytes | str, parsed: object) -> bool:
+    """False when JSON text decoded to a string that is not valid Unicode.
+
+    A ``\\ud800`` escape without its pair is valid JSON but cannot be written
+    out as UTF-8; letting it in would make every later print or file write
+    of the list fail. Only texts with such an escape need the full check.
+    """
+    probe = raw.lower() if isinstance(raw, str) else raw.lower().decode("latin-1")
+    if "\\ud" not in probe:
+        return True
+    try:
+        json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def digest(line: bytes) -> str:
     """The hash-chain digest of a record line (without its newline)."""
     return hashlib.sha256(line).hexdigest()
@@ -126,6 +143,8 @@ def parse_record(line: bytes) -> Record:
         raise BadRecord("not JSON") from exc
     if not isinstance(obj, dict):
         raise BadRecord("not a JSON object")
+    if not unicode_ok(line, obj):
+        raise BadRecord("invalid Unicode (an unpaired surrogate escape)")
     version = obj.get("v")
     if version != FORMAT_VERSION:
         raise UnknownVersion(f"unknown format version {version!r}")
@@ -265,8 +284,9 @@ class LogWarning:
         line: the 1-based line number (0 when it concerns the whole log).
         problem: what is wrong.
         kind: ``line`` (an unusable line), ``torn`` (a crash's remains),
-            ``update`` (pycrdt refused the update) or ``clock`` (a shard
-            could not integrate every update its logs declare).
+            ``update`` (pycrdt refused the update), ``clock`` (a shard
+            could not integrate every update its logs declare) or ``gap``
+            (a writer's records wait behind a missing one).
     """
 
     file: str
@@ -276,7 +296,7 @@ class LogWarning:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.problem}"
+        return f"{where}: {self.problem}" if where else self.problem
 
 
 def scan_logs(logs_dir: Path) -> dict[str, os.stat_result]:
@@ -316,11 +336,12 @@ class Appender:
 
     def __enter__(self) -> Appender:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            existed = self.path.exists()
+            make_dirs(self.path.parent)
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
             fcntl.flock(self._fd, fcntl.LOCK_EX)
-            if not existed:
+            if os.fstat(self._fd).st_size == 0:
+                # possibly just created (by us or a process of our session):
+                # make its directory entry durable before anything counts on it
                 _fsync_dir(self.path.parent)
         except OSError as exc:
             self._close()
@@ -373,6 +394,24 @@ class Appender:
             os.fsync(self._fd)
         except OSError as exc:
             raise StorageError(f"cannot sync {self.path}: {exc.strerror}") from exc
+
+
+def make_dirs(path: Path) -> None:
+    """Create a folder and its missing parents, durably (each new entry is fsynced).
+
+    Raises:
+        OSError: when a folder cannot be created.
+    """
+    missing = []
+    probe = path
+    while not probe.is_dir():
+        missing.append(probe)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    path.mkdir(parents=True, exist_ok=True)
+    for made in reversed(missing):
+        _fsync_dir(made.parent)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +48,7 @@ class Outcome:
 
 def _write(folder: Path, task: Task) -> os.stat_result:
     final = folder / f"{task.id}.json"
-    tmp = folder / f".{task.id}.json.{os.getpid()}.tmp"
+    tmp = folder / f".{task.id}.json.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
         tmp.write_bytes(render(task))
         tmp.replace(final)

@@ -38,7 +38,7 @@ from ._log import (
     scan_logs,
 )
 from ._model import HLC_ZERO, Hlc
-from ._state import Partial, State, resolve_task
+from ._state import Partial, State, is_task_id, resolve_task
 
 _DECODE = base64.b64decode
 
@@ -87,8 +87,11 @@ class Replayer:
         self._unchecked: set[str] = set()
         self._stale: set[str] = set()
         self._partials: dict[str, list[Partial]] = {}
-        #: shards whose tasks the last ``state()`` call re-extracted
-        self.extracted: frozenset[str] = frozenset()
+        # shard -> clients whose declared clock the shard cannot reach
+        self._short: dict[str, set[int]] = {}
+        self._reported_gaps: set[tuple[str, int]] = set()
+        #: shards whose tasks were re-extracted since ``take_extracted`` was last called
+        self._extracted: set[str] = set()
         self._writers: dict[str, _Writer] = {}
         # shard -> writer client id -> clock its last applied record declares
         self._expected: dict[str, dict[int, int]] = {}
@@ -113,7 +116,36 @@ class Replayer:
         for name in names:
             applied += self._read_file(name, sink)
         self._check_clocks()
+        for writer, missing, held in self.held_back():
+            if (writer, missing) not in self._reported_gaps:
+                self._reported_gaps.add((writer, missing))
+                self.warnings.append(
+                    LogWarning(
+                        "",
+                        0,
+                        f"writer {writer}: seq {missing} is missing or unreadable; "
+                        f"{held} later record(s) of it are not applied",
+                        "gap",
+                    )
+                )
         return applied
+
+    def writer_damaged(self, writer: str) -> str | None:
+        """Why a writer must not append any more, or None when it may.
+
+        A writer whose own records are held back behind a gap, or whose
+        updates a shard cannot integrate, would build its next update on a
+        document that lacks some of its own earlier ones -- and reuse their
+        pycrdt clocks, which corrupts every replica that has them.
+        """
+        progress = self._writers.get(writer)
+        if progress is not None and progress.pending:
+            return f"seq {progress.applied + 1} of its log is missing or unreadable"
+        client = int(writer, 16)
+        for shard, clients in sorted(self._short.items()):
+            if client in clients:
+                return f"some of its updates in shard {shard} cannot be integrated"
+        return None
 
     def _read_file(self, name: str, sink: Callable[[Record], None] | None) -> int:
         cursor = self.cursors.setdefault(name, Cursor())
@@ -200,13 +232,21 @@ class Replayer:
         for shard in sorted(self._stale):
             parts = []
             for task_id, raw in self.replica.extract(shard).items():
+                if not (is_task_id(task_id) and task_id.startswith(shard)):
+                    continue  # a forged update's key: never a file name, never a task
                 part = resolve_task(task_id, raw)
                 if part is not None:
                     parts.append(part)
             self._partials[shard] = parts
-        self.extracted = frozenset(self._stale)
+        self._extracted |= self._stale
         self._stale.clear()
         return State.build(p for parts in self._partials.values() for p in parts)
+
+    def take_extracted(self) -> frozenset[str]:
+        """Shards whose tasks were re-extracted since the last call (and forget them)."""
+        out = frozenset(self._extracted)
+        self._extracted.clear()
+        return out
 
     def held_back(self) -> Iterator[tuple[str, int, int]]:
         """Writers with records waiting for a missing one: (writer, missing seq, held)."""
@@ -226,8 +266,11 @@ class Replayer:
         return short
 
     def _check_clocks(self) -> None:
+        checked = set(self._unchecked)
         short = self._short_shards(self._unchecked)
         self._unchecked.clear()
+        for shard in checked:
+            self._short.pop(shard, None)
         if not short:
             return
         for shard in short:
@@ -237,6 +280,7 @@ class Replayer:
             for client, clock in sorted(self._expected[shard].items()):
                 have = state.get(client, 0)
                 if have < clock:
+                    self._short.setdefault(shard, set()).add(client)
                     self.warnings.append(
                         LogWarning(
                             "",

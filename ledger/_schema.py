@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 
+from ._log import unicode_ok
 from ._model import Hlc, Json, Stamp
 
 ROOT = "tasks"
@@ -73,6 +74,8 @@ def parse_entry(raw: object, writer: str) -> tuple[Json, Stamp] | None:
         items = json.loads(raw)
     except (ValueError, RecursionError):
         return None
+    if not unicode_ok(raw, items):
+        return None
     return _from_items(items, writer)
 
 
@@ -88,6 +91,8 @@ def parse_note(raw: object) -> tuple[str, Stamp] | None:
     try:
         items = json.loads(raw)
     except (ValueError, RecursionError):
+        return None
+    if not unicode_ok(raw, items):
         return None
     if not isinstance(items, list) or len(items) != 7 or not isinstance(items[6], str):
         return None

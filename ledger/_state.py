@@ -19,6 +19,14 @@ from ._schema import DESCRIPTION, NOTES, parse_entry, parse_note
 
 _STATUSES = {s.value: s for s in Status}
 _HEX_RE = re.compile(r"[0-9a-f]+")
+_TASK_ID_RE = re.compile(r"[0-9a-f]{16}")
+
+
+def is_task_id(value: str) -> bool:
+    """Tell whether a string is a full task id (16 lowercase hex digits)."""
+    return bool(_TASK_ID_RE.fullmatch(value))
+
+
 SHORT_ID_MIN = 4
 
 Winner = tuple[Json, Stamp]
@@ -88,6 +96,8 @@ def resolve_task(task_id: str, raw: Json) -> Partial | None:
         else:
             continue
         name, _, writer = rest.rpartition(":")
+        if kind == "b:" and not is_task_id(name):
+            continue
         parsed = parse_entry(val, writer)
         if parsed is not None:
             _winner(table, name, parsed[0], parsed[1])

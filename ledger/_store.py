@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from ._claims import CLAIM, LOST, RELEASE, ClaimFolder, Generation, Raced
 from ._errors import Blocked, ClaimHeld, InvalidValue, NothingReady, StorageError, TaskDeleted
-from ._log import Appender, LogWarning, Record, encode_record, scan_logs
+from ._log import Appender, LogWarning, Record, encode_record, make_dirs, scan_logs
 from ._materialize import Outcome, materialize
 from ._model import Op, OpKind, Stamp, Task, iso_ms
 from ._paths import (
@@ -60,7 +60,9 @@ DEFAULT_LEASE_S = 30 * 60
 
 # How often to re-check the logs after materializing, so a slower process
 # never leaves an older file behind a newer one (SPEC: files never go backwards).
-_SETTLE_ROUNDS = 5
+# (Each round catches up and writes again; rounds only repeat while other
+# processes keep appending, and each of those settles its own appends.)
+_SETTLE_ROUNDS = 32
 
 
 def wall_ms() -> int:
@@ -453,6 +455,19 @@ class Ledger:
             raise StorageError(
                 f"{marker} does not hold a writer id; remove it to start a new writer"
             )
+        return self._new_writer(replace=False)
+
+    def _new_writer(self, *, replace: bool) -> str:
+        """Create a writer id and record it as this session's.
+
+        Args:
+            replace: take over the marker (retiring a damaged writer) rather
+                than publish it only if none exists.
+
+        Raises:
+            StorageError: when the ledger folder cannot be written.
+        """
+        marker = self.layout.writers / self.session
         taken = set()
         for name in _stats(self.layout.logs):
             parsed = parse_log_name(name)
@@ -462,70 +477,100 @@ class Ledger:
             writer = f"{secrets.randbits(52):013x}"
             if int(writer, 16) and writer not in taken:
                 break
-        tmp = marker.with_name(f".{self.session}.{os.getpid()}.tmp")
+        tmp = marker.with_name(f".{self.session}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         try:
-            self.layout.writers.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.layout.writers)
             tmp.write_text(writer + "\n")
             try:
-                os.link(tmp, marker)
+                if replace:
+                    tmp.replace(marker)
+                else:
+                    os.link(tmp, marker)
             except FileExistsError:
                 writer = marker.read_text().strip()
             finally:
-                tmp.unlink()
-        except OSError as exc:
-            raise StorageError(f"cannot record this session's writer: {exc.strerror}") from exc
+                tmp.unlink(missing_ok=True)
+        except (OSError, ValueError) as exc:
+            raise StorageError(f"cannot record this session's writer in {marker}") from exc
         return writer
 
     def _commit(self, plan: Callable[[State, State, str], Op]) -> Task:
         """Append the op that ``plan(now, seen, new_id)`` decides.
 
         ``seen`` is the state when the command started (usually the fresh
-        view); ``now`` is every log caught up under the writer's lock.
+        view); ``now`` is every log caught up under the writer's lock. A
+        writer whose own log is damaged is retired for a new one first.
         """
-        from ._replay import Head
-
         # Refuse a bad request before creating anything: the (usually fresh)
         # view finds unknown ids, cycles and bad values. The plan is made
         # again under the lock, against every log.
         seen = self.state()
         plan(seen, seen, "0" * 16)
         writer = self.writer_id()
-        own = log_name(self.session, writer)
-        replayer = self._replayer_for(int(writer, 16))
-        try:
-            with Appender(self.layout.logs / own) as appender:
-                stats = _stats(self.layout.logs)
-                replayer.catch_up(sorted(stats))
-                state = replayer.state()
-                head = replayer.heads.get(own) or Head()
-                seq = head.seq + 1
-                op = plan(state, seen, task_id_for(writer, seq))
-                now = self.clock()
-                hlc = replayer.max_hlc.tick(now)
-                stamp = Stamp(hlc, self.session, writer, seq, now)
-                updates, clocks = replayer.replica.write(op, stamp)
-                record = Record(
-                    session=self.session,
-                    writer=writer,
-                    seq=seq,
-                    hlc=hlc,
-                    at=iso_ms(now),
-                    kind=op.kind.value,
-                    task=op.task,
-                    fields=op.to_readable(),
-                    updates={s: base64.b64encode(u).decode() for s, u in updates.items()},
-                    clocks=clocks,
-                    prev=head.digest,
-                )
-                appender.append(encode_record(record))
-        except BaseException:
-            # The replica may hold an op that never reached the log; writing on
-            # top of it would reuse its clocks. Start over from the logs.
-            self._replayer = None
-            raise
+        retired = False
+        while True:
+            own = log_name(self.session, writer)
+            replayer = self._replayer_for(int(writer, 16))
+            try:
+                with Appender(self.layout.logs / own) as appender:
+                    stats = _stats(self.layout.logs)
+                    replayer.catch_up(sorted(stats))
+                    damage = replayer.writer_damaged(writer)
+                    if damage is not None and not retired:
+                        old, writer, retired = writer, self._new_writer(replace=True), True
+                        self.warnings.append(
+                            f"writer {old} of session {self.session} cannot append safely: "
+                            f"{damage}; this session continues with new writer {writer}"
+                        )
+                        continue
+                    if damage is not None:
+                        raise StorageError(f"writer {writer} cannot append safely: {damage}")
+                    op = self._append(appender, replayer, own, writer, plan, seen)
+            except BaseException:
+                # The replica may hold an op that never reached the log; writing on
+                # top of it would reuse its clocks. Start over from the logs.
+                self._replayer = None
+                raise
+            break
         self._settle(replayer, _stats(self.layout.logs), self._view)
         assert self._view is not None
         return self._view.state.tasks[op.task]
+
+    def _append(
+        self,
+        appender: Appender,
+        replayer: Replayer,
+        own: str,
+        writer: str,
+        plan: Callable[[State, State, str], Op],
+        seen: State,
+    ) -> Op:
+        """Decide the op against every log, apply it as this writer, append it durably."""
+        from ._replay import Head
+
+        state = replayer.state()
+        head = replayer.heads.get(own) or Head()
+        seq = head.seq + 1
+        op = plan(state, seen, task_id_for(writer, seq))
+        now = self.clock()
+        hlc = replayer.max_hlc.tick(now)
+        stamp = Stamp(hlc, self.session, writer, seq, now)
+        updates, clocks = replayer.replica.write(op, stamp)
+        record = Record(
+            session=self.session,
+            writer=writer,
+            seq=seq,
+            hlc=hlc,
+            at=iso_ms(now),
+            kind=op.kind.value,
+            task=op.task,
+            fields=op.to_readable(),
+            updates={s: base64.b64encode(u).decode() for s, u in updates.items()},
+            clocks=clocks,
+            prev=head.digest,
+        )
+        appender.append(encode_record(record))
+        return op
 
     # ------------------------------------------------------ derived files
 
@@ -543,7 +588,9 @@ class Ledger:
             self.warnings.extend(str(w) for w in replayer.warnings)
             replayer.warnings.clear()
             state = replayer.state()
-            changed = _changed(previous.state if previous else None, state, replayer.extracted)
+            changed = _changed(
+                previous.state if previous else None, state, replayer.take_extracted()
+            )
             covered = {}
             for name, cursor in replayer.cursors.items():
                 st = stats.get(name)
@@ -574,10 +621,16 @@ class Ledger:
             self.layout.root, view.state.tasks, changed=(), known=view.files, check_disk=True
         )
         self._record_files(view, outcome)
+        # A writer may have appended and written newer files while we repaired
+        # from the view: if so, catch up and write again, like any settle.
+        stats = _stats(self.layout.logs)
+        if not view.fresh(stats):
+            self._settle(self._replayer_for(None), stats, view)
 
     def _record_files(self, view: View, outcome: Outcome) -> None:
         view.files = outcome.files
-        view.folder_mtime = outcome.folder_mtime
+        # After a refused write, make the next command look at the folder again.
+        view.folder_mtime = -1 if outcome.errors else outcome.folder_mtime
         self.warnings.extend(f"task files not updated: {e}" for e in outcome.errors)
         self._view = view
         if self.layout.root.is_dir():

@@ -15,7 +15,10 @@ T = TypeVar("T")
 
 # Above this many lines the line-level diff (quadratic in the worst case) is
 # skipped and the changed middle is replaced as one edit.
-_MAX_DIFF_LINES = 4000
+_MAX_DIFF_LINES = 2000
+# Above this many characters, a chunk both sides changed is not merged
+# character by character (also quadratic): the later write's version wins.
+_MAX_MERGE_CHARS = 2000
 
 
 def _trim(old: str, start: int, end: int, new: str) -> tuple[int, int, str]:
@@ -138,9 +141,10 @@ def merge3(base: str, ours: str, theirs: str) -> str:
         return ours
 
     def chars(b: Sequence[str], o: Sequence[str], t: Sequence[str]) -> list[str]:
-        if max(len(b), len(o), len(t)) > _MAX_DIFF_LINES:
-            return list(o)
-        merged = _merge3("".join(b), "".join(o), "".join(t), lambda _b, oc, _t: list(oc))
+        joined = ["".join(x) for x in (b, o, t)]
+        if max(map(len, joined)) > _MAX_MERGE_CHARS:
+            return list(o)  # character matching is quadratic: ours wins the chunk
+        merged = _merge3(joined[0], joined[1], joined[2], lambda _b, oc, _t: list(oc))
         return ["".join(merged)]
 
     lines = [s.splitlines(keepends=True) for s in (base, ours, theirs)]

@@ -23,16 +23,20 @@ def parse_time(text: str, now_ms: int) -> int:
         InvalidValue: when the text is neither form.
     """
     value = text.strip()
+    problem = InvalidValue(
+        f"cannot read {text!r} as a time: use ISO 8601 (2026-11-23T21:54:00Z) "
+        "or a relative form like 10m, 2h, 3d"
+    )
     match = _RELATIVE.fullmatch(value)
-    if match:
-        return now_ms - int(float(match.group(1)) * _UNIT_MS[match.group(2)])
     try:
+        if match:
+            ago = float(match.group(1)) * _UNIT_MS[match.group(2)]
+            if ago > 1e15:
+                raise problem
+            return now_ms - int(ago)
         moment = _dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise InvalidValue(
-            f"cannot read {text!r} as a time: use ISO 8601 (2026-11-23T21:54:00Z) "
-            "or a relative form like 10m, 2h, 3d"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=_dt.UTC)
-    return int(moment.timestamp() * 1000)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=_dt.UTC)
+        return int(moment.timestamp() * 1000)
+    except (ValueError, OverflowError):
+        raise problem from None

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._log import make_dirs
 from ._model import Hlc, Lease, Note, Stamp, Status, Task
-from ._state import State
+from ._state import State, is_task_id
 
 VIEW_VERSION = 2
 VIEW_FILE = "view.json"
@@ -137,23 +139,39 @@ def load_view(cache: Path) -> View | None:
         if raw.get("v") != VIEW_VERSION:
             return None
         tasks = {t.id: t for t in map(_task_in, raw["tasks"])}
+        logs, files = raw["logs"], raw["files"]
+        if not (
+            _int_lists(logs, 3)
+            and _int_lists(files, 2)
+            and type(raw["folder_mtime"]) is int
+            and all(is_task_id(i) for i in tasks)
+            and all(o in tasks for t in tasks.values() for o in (*t.blocks, *t.blocked_by))
+        ):
+            return None
         return View(
-            logs=raw["logs"],
+            logs=logs,
             max_hlc=Hlc(*raw["max_hlc"]),
             state=State(tasks, tuple((a, b) for a, b in raw["ignored"])),
-            files=raw["files"],
+            files=files,
             folder_mtime=raw["folder_mtime"],
         )
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError):
         return None
+
+
+def _int_lists(value: object, size: int) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(v, list) and len(v) == size and all(type(x) is int for x in v)
+        for v in value.values()
+    )
 
 
 def save_view(cache: Path, view: View) -> bool:
     """Write the view atomically; False when the folder is not writable."""
     data = json.dumps(view.to_json(), ensure_ascii=False, separators=(",", ":")).encode()
-    tmp = cache / f".{VIEW_FILE}.{os.getpid()}.tmp"
+    tmp = cache / f".{VIEW_FILE}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
-        cache.mkdir(parents=True, exist_ok=True)
+        make_dirs(cache)
         tmp.write_bytes(data)
         tmp.replace(cache / VIEW_FILE)
     except OSError:

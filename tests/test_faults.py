@@ -88,3 +88,95 @@ def test_a_huge_field_is_refused_clearly(run: Run) -> None:
 def test_description_from_stdin(run: Run) -> None:
     tid = run("create", "x", "-d", "-", input="from\nstdin\n").stdout.strip()
     assert run.json("show", tid)["description"] == "from\nstdin\n"  # type: ignore[index]
+
+
+def test_a_damaged_own_log_makes_the_session_start_a_new_writer(run: Run, home: Path) -> None:
+    tid = run("create", "task one", session="alice").stdout.strip()
+    run("update", tid, "--subject", "second", session="alice")
+    run("update", tid, "--subject", "third", session="alice")
+    (log,) = (ledger_dir(home) / "logs").glob("alice.*.jsonl")
+    lines = log.read_bytes().split(b"\n")
+    lines[1] = lines[1].replace(b'"v":1', b'"v":7', 1)  # seq 2 unreadable: seq 3 held back
+    log.write_bytes(b"\n".join(lines))
+    listed = run("list")
+    assert (
+        "seq 2 is missing or unreadable; 1 later record(s) of it are not applied" in listed.stderr
+    )
+    result = run("update", tid, "--status", "completed", session="alice")
+    assert result.exit_code == 0, result.output
+    assert "cannot append safely: seq 2 of its log is missing or unreadable" in result.stderr
+    assert "continues with new writer" in result.stderr
+    assert run.json("show", tid)["status"] == "completed"  # type: ignore[index]
+    assert len(list((ledger_dir(home) / "logs").glob("alice.*.jsonl"))) == 2
+    assert run("note", tid, "and on", session="alice").exit_code == 0
+    assert len(run.json("show", tid)["notes"]) == 1  # type: ignore[arg-type]
+
+
+def test_a_record_with_an_unpaired_surrogate_is_skipped(run: Run, home: Path) -> None:
+    tid = run("create", "fine").stdout.strip()
+    (log,) = (ledger_dir(home) / "logs").iterdir()
+    line = log.read_bytes().splitlines()[0]
+    evil = line.replace(b'"new":"fine"', b'"new":"\\ud800"')
+    (log.parent / "evil.0000000000007.jsonl").write_bytes(evil.replace(b"tester", b"evil") + b"\n")
+    first = run("list")
+    assert "invalid Unicode (an unpaired surrogate escape), skipped" in first.stderr
+    for args in (["list", "--json"], ["history"], ["show", tid], ["materialize"]):
+        result = run(*args)
+        assert result.exit_code == 0, (args, result.output)
+
+
+def test_a_forged_task_key_never_becomes_a_task_or_a_file(run: Run, home: Path) -> None:
+    import base64
+
+    from pycrdt import Doc, Map
+
+    from ledger._log import GENESIS, Record, encode_record
+    from ledger._model import Hlc
+
+    run("create", "real")
+    doc: Doc = Doc(client_id=7)
+    root = doc.get("tasks", type=Map)
+    updates: list[bytes] = []
+    sub = doc.observe(lambda e: updates.append(e.update))
+    with doc.transaction():
+        forged: Map = Map()
+        root["../../../escape"] = forged
+        forged["c:0000000000007"] = '[null,1,0,"evil",1,1]'
+        forged["f:subject:0000000000007"] = '["pwned",1,0,"evil",1,1]'
+    doc.unobserve(sub)
+    record = Record(
+        "evil", "0000000000007", 1, Hlc(1), "t", "create", "0" * 16, {},
+        {"00": base64.b64encode(updates[0]).decode()}, {"00": 3}, GENESIS,
+    )  # fmt: skip
+    (ledger_dir(home) / "logs" / "evil.0000000000007.jsonl").write_bytes(
+        encode_record(record) + b"\n"
+    )
+    assert [t["subject"] for t in run.json("list")] == ["real"]  # type: ignore[union-attr,index]
+    assert run("materialize").exit_code == 0
+    assert not list(home.parent.rglob("escape*"))
+
+
+def test_a_view_of_the_wrong_shape_is_rebuilt(run: Run, home: Path) -> None:
+    tid = run("create", "x").stdout.strip()
+    view = ledger_dir(home) / "cache" / "view.json"
+    good = json.loads(view.read_text())
+    for damage in ({"logs": []}, {"tasks": [{**good["tasks"][0], "bb": ["ffffffffffffffff"]}]}):
+        view.write_text(json.dumps({**good, **damage}))
+        assert [t["id"] for t in run.json("list")] == [tid]  # type: ignore[union-attr,index]
+    view.write_text("[" * 100_000)
+    assert run("list").exit_code == 0
+
+
+def test_history_does_not_need_a_valid_acting_session(runner, home: Path) -> None:  # type: ignore[no-untyped-def]
+    from cli._main import cli
+
+    result = runner.invoke(
+        cli, ["history", "--home", str(home)], env={"TASKLEDGER_SESSION": "../x"}
+    )
+    assert result.exit_code == 0
+
+
+def test_absurd_times_are_refused_clearly(run: Run) -> None:
+    result = run("history", "--since", "9" * 400 + "m")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: cannot read ")

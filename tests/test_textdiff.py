@@ -70,3 +70,9 @@ def test_merge3_keeps_both_sides_edits_of_different_lines(
 def test_merge3_prefers_ours_where_both_changed_the_same_characters() -> None:
     assert merge3("abc def", "abX def", "abc dYf") == "abX dYf"
     assert merge3("abc", "aXc", "aYc") == "aXc"
+
+
+def test_merge3_gives_up_character_merging_on_huge_chunks() -> None:
+    base = "x" * 50_000
+    merged = merge3(base, "X" + base[1:], base[:-1] + "Y")
+    assert merged == "X" + base[1:]  # ours wins the chunk both changed, at once
