@@ -175,7 +175,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def racers(
     home: Path, plans: Sequence[tuple[str, Sequence[tuple[float, Sequence[str]]]]]
-) -> list[list[tuple[int, str, str]]]:
+) -> list[list[tuple[int, str, str, float]]]:
     """Run one real process per session, each running its commands at given instants.
 
     Args:
@@ -183,7 +183,7 @@ def racers(
         plans: per session, ``(start_epoch_s, argv)`` steps.
 
     Returns:
-        Per session, per step: ``(exit_code, stdout, stderr)``.
+        Per session, per step: ``(exit_code, stdout, stderr, seconds)``.
     """
     import tempfile
 
