@@ -22,6 +22,8 @@ from ledger._model import Change, Hlc, Op, OpKind, Stamp, iso_ms
 from ledger._paths import Layout, log_name
 from ledger._store import task_id_for
 
+BULK_START_MS = 1_800_000_000_000
+
 
 def bulk(
     home: Path, list_id: str, tasks: int, updates_per_task: int = 0, session: str = "bulk"
@@ -30,7 +32,7 @@ def bulk(
     writer = f"{0xB0000000000 + tasks:013x}"
     layout = Layout(home, list_id)
     replica = Replica(int(writer, 16))
-    hlc = Hlc(1_800_000_000_000)
+    hlc = Hlc(BULK_START_MS)
     prev = GENESIS
     seq = 0
     ops = 0

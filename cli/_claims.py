@@ -95,7 +95,7 @@ def sessions(env: Env) -> None:
                     "session": info.session,
                     "ops": info.ops,
                     "lastActivity": info.last.at if info.last else None,
-                    "lastOp": record_json(info.last) if info.last else None,
+                    "lastOp": record_json(info.last, state) if info.last else None,
                     "holds": [
                         {
                             "task": t.id,

@@ -63,8 +63,9 @@ def task_json(task: Task, state: State, now_ms: int) -> dict[str, Json]:
     return out
 
 
-def record_json(record: Record) -> dict[str, Json]:
-    """An op as JSON, the same keys for ``history --json`` and ``watch --json``."""
+def record_json(record: Record, state: State | None = None) -> dict[str, Json]:
+    """An op as JSON: the same keys for ``history --json``, ``watch --json`` and ``export``."""
+    task = None if state is None else state.tasks.get(record.task)
     return {
         "at": record.at,
         "hlc": record.hlc.to_json(),  # type: ignore[dict-item]
@@ -73,6 +74,7 @@ def record_json(record: Record) -> dict[str, Json]:
         "seq": record.seq,
         "op": record.kind,
         "task": record.task,
+        "subject": None if task is None else task.subject,
         "fields": record.fields,
     }
 

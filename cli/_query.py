@@ -6,7 +6,8 @@ import json
 
 import click
 
-from ledger import Json, Record, State, Status, Task
+from ledger import Json, NotFound, OpKind, Record, State, Status, Task
+from ledger._model import iso_ms
 from ledger._timeparse import parse_time
 
 from ._options import Env, ledger_command, reader_command
@@ -39,15 +40,31 @@ def _rows(state: State, tasks: list[Task], now_ms: int) -> str:
     return table(("ID", "STATUS", "OWNER", "SUBJECT"), rows)
 
 
-def print_tasks(env: Env, state: State, tasks: list[Task]) -> None:
-    """Print tasks as a table, or as a JSON array."""
+def print_tasks(env: Env, state: State, tasks: list[Task], now: int | None = None) -> None:
+    """Print tasks as a table, or as a JSON array (``now``: the moment shown)."""
+    now = env.ledger.clock() if now is None else now
     if env.as_json:
-        now = env.ledger.clock()
         emit_json([task_json(t, state, now) for t in tasks])
     elif tasks:
-        click.echo(_rows(state, tasks, env.ledger.clock()))
+        click.echo(_rows(state, tasks, now))
     else:
         click.echo("no tasks", err=True)
+
+
+AT = click.option(
+    "--at",
+    metavar="TIME",
+    help="The state as of TIME (ISO 8601, or 10m, 2h, 3d ago): time travel.",
+)
+
+
+def state_at(env: Env, at: str | None) -> tuple[State, int]:
+    """The state now, or as of ``--at``; and the moment it stands for (epoch ms)."""
+    now = env.ledger.clock()
+    if at is None:
+        return env.ledger.state(), now
+    moment = parse_time(at, now)
+    return env.ledger.state_at(moment), moment
 
 
 @click.command("list")
@@ -55,24 +72,30 @@ def print_tasks(env: Env, state: State, tasks: list[Task]) -> None:
 @click.option("--owner", help="Only tasks owned by NAME.", metavar="NAME")
 @click.option("--ready", "only_ready", is_flag=True, help="Only tasks ready to start.")
 @click.option("--all", "show_all", is_flag=True, help="Include deleted tasks.")
+@AT
 @ledger_command
 def list_tasks(
-    env: Env, statuses: tuple[str, ...], owner: str | None, only_ready: bool, show_all: bool
+    env: Env,
+    statuses: tuple[str, ...],
+    owner: str | None,
+    only_ready: bool,
+    show_all: bool,
+    at: str | None,
 ) -> None:
     """List tasks, oldest first."""
-    state = env.ledger.state()
+    state, now = state_at(env, at)
     tasks = list(state.tasks.values()) if show_all else list(state.live())
     if statuses:
         tasks = [t for t in tasks if t.status.value in statuses]
     if owner is not None:
         tasks = [t for t in tasks if t.owner == owner]
     if only_ready:
-        now = env.ledger.clock()
         tasks = [t for t in tasks if state.is_ready(t, now)]
-    print_tasks(env, state, tasks)
+    print_tasks(env, state, tasks, now)
 
 
-def _value(value: Json) -> str:
+def value_text(value: Json) -> str:
+    """A value on one line, elided."""
     if isinstance(value, str):
         return elide(value, 40) if value else '""'
     return elide(json.dumps(value, ensure_ascii=False), 40)
@@ -80,13 +103,19 @@ def _value(value: Json) -> str:
 
 @click.command()
 @click.argument("task_id", metavar="ID")
+@AT
 @ledger_command
-def show(env: Env, task_id: str) -> None:
-    """Show one task with its notes, and who created and last changed it."""
-    state = env.ledger.state()
-    task = state.find(task_id)
+def show(env: Env, task_id: str, at: str | None) -> None:
+    """Show one task with its notes, lease, and who created and last changed it."""
+    state, now = state_at(env, at)
+    try:
+        task = state.find(task_id)
+    except NotFound as exc:
+        if at is None:
+            raise
+        raise NotFound(f"{exc} as of {iso_ms(now)}") from exc
     if env.as_json:
-        emit_json(task_json(task, state, env.ledger.clock()))
+        emit_json(task_json(task, state, now))
         return
     lines = [
         ("id", f"{task.id}  ({state.short(task.id)})"),
@@ -100,9 +129,9 @@ def show(env: Env, task_id: str) -> None:
     lines.append(("blocked by", ", ".join(blocked) or "-"))
     lines.append(("blocks", short_list(state, task.blocks)))
     for key, value in task.metadata:
-        lines.append((f"meta {key}", _value(value)))
+        lines.append((f"meta {key}", value_text(value)))
     if task.lease is not None:
-        lines.append(("lease", lease_text(task, env.ledger.clock())))
+        lines.append(("lease", lease_text(task, now)))
     for label, stamp in (("created", task.created), ("updated", task.updated)):
         if stamp is not None:
             lines.append((label, f"{stamp.at} by {stamp.session}"))
@@ -115,61 +144,86 @@ def show(env: Env, task_id: str) -> None:
         for n in task.notes:
             out.append(f"  {n.stamp.at} {n.stamp.session}:")
             out += ["    " + ln for ln in n.text.splitlines()]
+    if at is not None:
+        out = [f"(as of {iso_ms(now)})", *out]
     click.echo("\n".join(out))
 
 
-def _summary(state: State, record: Record) -> str:
+def summary(state: State, record: Record) -> str:
+    """The changes of an op on one line: ``field: old → new``, long values elided."""
     parts = []
     fields = record.fields
     for name, change in fields.items():
         if name == "note" and isinstance(change, str):
-            parts.append(f"note {_value(change)}")
+            parts.append(f"note {value_text(change)}")
         elif name in ("metadata", "blockedBy", "blocks") and isinstance(change, dict):
             for key, sub in change.items():
                 label = key if name == "metadata" else state.short(key)
-                parts.append(_change(f"{name}.{label}", sub))
+                parts.append(change_text(f"{name}.{label}", sub))
         else:
-            parts.append(_change(name, change))
+            parts.append(change_text(name, change))
     return ", ".join(parts)
 
 
-def _change(name: str, change: Json) -> str:
+def change_text(name: str, change: Json) -> str:
+    """``name: old → new`` (or ``name=new`` without an old value)."""
     if isinstance(change, dict) and "new" in change:
         old = change.get("old")
         if old is None:
-            return f"{name}={_value(change['new'])}"
-        return f"{name}: {_value(old)} → {_value(change['new'])}"
-    return f"{name}={_value(change)}"
+            return f"{name}={value_text(change['new'])}"
+        return f"{name}: {value_text(old)} → {value_text(change['new'])}"
+    return f"{name}={value_text(change)}"
 
 
 @click.command()
 @click.argument("task_id", metavar="[ID]", required=False)
 @click.option("--session", "by_session", metavar="S", help="Only ops by session S.")
 @click.option("--since", metavar="TIME", help="Only ops since TIME (ISO 8601, or 10m, 2h, 3d).")
+@click.option("--until", metavar="TIME", help="Only ops until TIME (same forms).")
+@click.option(
+    "--op",
+    "ops",
+    multiple=True,
+    type=click.Choice([k.value for k in OpKind]),
+    help="Only ops of this kind (repeatable).",
+)
 @click.option("--limit", type=click.IntRange(min=0), metavar="N", help="Only the latest N ops.")
 @reader_command
 def history(
-    env: Env, task_id: str | None, by_session: str | None, since: str | None, limit: int | None
+    env: Env,
+    task_id: str | None,
+    by_session: str | None,
+    since: str | None,
+    until: str | None,
+    ops: tuple[str, ...],
+    limit: int | None,
 ) -> None:
-    """The audit trail: every op in causal order, with what it changed."""
-    since_ms = None if since is None else parse_time(since, env.ledger.clock())
-    records = env.ledger.history(task_id, session=by_session, since_ms=since_ms, limit=limit)
-    if env.as_json:
-        emit_json_lines(record_json(r) for r in records)
-        return
+    """The audit trail: every op in causal (HLC) order, with what it changed, old → new."""
+    now = env.ledger.clock()
+    records = env.ledger.history(
+        task_id,
+        session=by_session,
+        since_ms=None if since is None else parse_time(since, now),
+        until_ms=None if until is None else parse_time(until, now),
+        ops=ops,
+        limit=limit,
+    )
     state = env.ledger.state()
+    if env.as_json:
+        emit_json_lines(record_json(r, state) for r in records)
+        return
     rows = []
     for r in records:
         task = state.tasks.get(r.task)
         subject = elide(task.subject, 24) if task else ""
         rows.append(
             (
-                r.at.replace("T", " ")[:19],
+                r.at.replace("T", " ")[:23],
                 r.session,
                 r.kind,
                 state.short(r.task),
                 subject,
-                _summary(state, r),
+                summary(state, r),
             )
         )
     if rows:

@@ -140,6 +140,21 @@ class Replica:
             raise StorageError(f"shard {shard} exported invalid JSON") from exc
         return data if isinstance(data, dict) else {}
 
+    def task_json(self, task_id: str) -> Json:
+        """One task map's contents as JSON (None if the map does not exist)."""
+        shard = shard_of(task_id)
+        if shard not in self._docs:
+            return None
+        tmap = self._task_map(task_id)
+        if tmap is None:
+            return None
+        raw = _guard(lambda: str(tmap), "cannot export task")
+        try:
+            data: Json = json.loads(raw)
+        except ValueError:
+            return None
+        return data
+
     def description(self, task_id: str) -> str:
         """The current description text of a task ("" if none)."""
         tmap = self._task_map(task_id)

@@ -73,10 +73,16 @@ class Replayer:
     Args:
         logs_dir: the folder of log files.
         client_id: the writer's pycrdt client id if this replica will write.
+        until_ms: fold only ops whose HLC is at or before this time (time
+            travel). HLCs only grow along a writer's log, so this keeps a
+            prefix of every writer's records -- an order pycrdt accepts.
     """
 
-    def __init__(self, logs_dir: Path, client_id: int | None = None) -> None:
+    def __init__(
+        self, logs_dir: Path, client_id: int | None = None, until_ms: int | None = None
+    ) -> None:
         self.logs_dir = logs_dir
+        self.until_ms = until_ms
         self.replica = Replica(client_id)
         self.cursors: dict[str, Cursor] = {}
         self.heads: dict[str, Head] = {}
@@ -188,6 +194,8 @@ class Replayer:
     def _offer(
         self, name: str, number: int, record: Record, sink: Callable[[Record], None] | None
     ) -> int:
+        if self.until_ms is not None and record.hlc.ms > self.until_ms:
+            return 0
         progress = self._writers.setdefault(record.writer, _Writer())
         if record.seq <= progress.applied or record.seq in progress.pending:
             return 0  # already applied (or waiting): a duplicate

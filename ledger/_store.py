@@ -17,7 +17,7 @@ import hashlib
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +26,7 @@ from ._claims import CLAIM, LOST, RELEASE, ClaimFolder, Generation, Raced
 from ._errors import Blocked, ClaimHeld, InvalidValue, NothingReady, StorageError, TaskDeleted
 from ._log import Appender, LogWarning, Record, encode_record, make_dirs, scan_logs
 from ._materialize import Outcome, materialize
-from ._model import Op, OpKind, Stamp, Task, iso_ms
+from ._model import Json, Op, OpKind, Stamp, Task, iso_ms
 from ._paths import (
     Layout,
     check_list_id,
@@ -53,6 +53,7 @@ from ._state import State
 from ._view import View, load_view, save_view
 
 if TYPE_CHECKING:
+    from ._audit import Conflict
     from ._replay import Replayer
     from ._verify import Report
 
@@ -149,6 +150,19 @@ class Ledger:
             current = self._replayer = Replayer(self.layout.logs, client_id)
         return current
 
+    def state_at(self, at_ms: int) -> State:
+        """The state as of a moment: only ops whose HLC is at or before it.
+
+        Args:
+            at_ms: the moment, epoch milliseconds.
+        """
+        from ._replay import Replayer
+
+        replayer = Replayer(self.layout.logs, until_ms=at_ms)
+        replayer.catch_up()
+        self.warnings.extend(str(w) for w in replayer.warnings)
+        return replayer.state()
+
     def get(self, ref: str) -> Task:
         """One task by full id or unique prefix (deleted tasks included).
 
@@ -177,6 +191,8 @@ class Ledger:
         *,
         session: str | None = None,
         since_ms: int | None = None,
+        until_ms: int | None = None,
+        ops: Sequence[str] = (),
         limit: int | None = None,
     ) -> list[Record]:
         """The audit trail in causal (HLC) order, optionally filtered.
@@ -186,19 +202,16 @@ class Ledger:
                 other end).
             session: only ops by this session.
             since_ms: only ops at or after this time (epoch ms, by HLC).
+            until_ms: only ops at or before this time.
+            ops: only these op kinds.
             limit: only the latest this many (still oldest first).
 
         Raises:
             NotFound, Ambiguous: for a bad task reference.
         """
-        from ._audit import read_all, trail
-
         task_id = self.state().find(ref).id if ref is not None else None
-        problems: list[LogWarning] = []
-        records = trail(read_all(self.layout.logs, problems))
-        self.warnings.extend(str(p) for p in problems)
         out = []
-        for record in records:
+        for record in self._trail():
             if task_id is not None and record.task != task_id:
                 blocks = record.fields.get("blocks")
                 if not (isinstance(blocks, dict) and task_id in blocks):
@@ -207,9 +220,72 @@ class Ledger:
                 continue
             if since_ms is not None and record.hlc.ms < since_ms:
                 continue
+            if until_ms is not None and record.hlc.ms > until_ms:
+                continue
+            if ops and record.kind not in ops:
+                continue
             out.append(record)
         if limit is not None:
             out = out[-limit:] if limit > 0 else []
+        return out
+
+    def _trail(self) -> list[Record]:
+        from ._audit import read_all, trail
+
+        problems: list[LogWarning] = []
+        records = trail(read_all(self.layout.logs, problems))
+        self.warnings.extend(str(p) for p in problems)
+        return records
+
+    def conflicts(self, ref: str | None = None) -> list[Conflict]:
+        """Same-field writes whose value lost to a write that had not seen them.
+
+        Args:
+            ref: only conflicts on this task.
+
+        Raises:
+            NotFound, Ambiguous: for a bad task reference.
+        """
+        from ._audit import conflicts
+
+        task_id = self.state().find(ref).id if ref is not None else None
+        found = conflicts(self._trail())
+        return [c for c in found if task_id is None or c.task == task_id]
+
+    def blame(self, ref: str) -> list[tuple[str, Json, Stamp]]:
+        """For each current field of a task: its value and the write that set it.
+
+        Fields are the task's scalar fields, metadata keys and blockers (from
+        the winning writes), the description (its latest edit) and each note.
+
+        Raises:
+            NotFound, Ambiguous: for a bad task reference.
+        """
+        state = self.state()
+        task = state.find(ref)
+        values: dict[str, Json] = {
+            "subject": task.subject,
+            "activeForm": task.active_form,
+            "status": task.status.value,
+            "owner": task.owner,
+            "deleted": task.deleted,
+            "lease": task.lease.until if task.lease else None,
+        }
+        meta = task.meta()
+        out: list[tuple[str, Json, Stamp]] = []
+        for name, stamp in task.provenance:
+            if name in values:
+                out.append((name, values[name], stamp))
+            elif name.startswith("metadata.") and name[9:] in meta:
+                out.append((name, meta[name[9:]], stamp))
+            elif name.startswith("blockedBy.") and name[10:] in task.blocked_by:
+                out.append((name, True, stamp))
+        edits = [r for r in self.history(task.id) if "description" in r.fields]
+        if edits and task.description:
+            last = edits[-1]
+            stamp = Stamp(last.hlc, last.session, last.writer, last.seq, last.hlc.ms)
+            out.append(("description", task.description, stamp))
+        out += [(f"note {n}", note.text, note.stamp) for n, note in enumerate(task.notes, 1)]
         return out
 
     def verify(self) -> Report:

@@ -47,7 +47,11 @@ def test_editing_one_byte_of_a_middle_record_is_found(run: Run, log: Path) -> No
     code, out, err = verify(run)
     assert code == 1
     assert f"{log.name}:4: error: hash chain broken: prev does not match line 3" in out
-    assert err == "Error: verification failed with 1 error(s)\n"
+    assert (
+        f"{log.name}:3: error: update does not match its fields: "
+        f"m:k:{log.name.split('.')[1]} holds '1'"
+    ) in out
+    assert err == "Error: verification failed with 2 error(s)\n"
 
 
 def test_deleting_a_middle_record_is_found(run: Run, log: Path) -> None:
@@ -121,3 +125,25 @@ def test_a_writer_id_used_by_two_files_is_found(run: Run, log: Path) -> None:
     writer = log.name.split(".")[1]
     assert f"{copy.name}: error: writer {writer} is also used by {log.name}" in out
     assert f"{copy.name}:1: error: record claims session 'alice'" in out
+
+
+def test_an_update_that_does_more_than_its_fields_say_is_found(run: Run, log: Path) -> None:
+    data = lines(log)
+    record = json.loads(data[1])
+    other = json.loads(data[2])
+    # keep the line's own readable fields, but carry the next record's update
+    record["updates"], record["clocks"] = other["updates"], other["clocks"]
+    data[1] = json.dumps(record, separators=(",", ":")).encode() + b"\n"
+    log.write_bytes(b"".join(data))
+    code, out, _ = verify(run)
+    assert code == 1
+    assert f"{log.name}:2: error: update does not match its fields" in out
+
+
+def test_a_clean_ledger_of_10k_ops_verifies(run: Run, home: Path) -> None:
+    from benchmarks._fixtures import bulk
+
+    assert bulk(home, "main", 1000, 9) == 10_000
+    code, out, err = verify(run)
+    assert (code, err) == (0, "")
+    assert out == "OK: 1 log(s), 10000 record(s), 0 error(s), 0 warning(s)\n"

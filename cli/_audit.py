@@ -1,0 +1,158 @@
+"""The audit trail beyond history: conflicts, blame, export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import click
+
+from ledger import Json
+from ledger._audit import Conflict, Write
+
+from ._options import Env, ledger_command
+from ._output import elide, emit_json, emit_json_lines, record_json, table
+from ._query import value_text
+
+
+def _write_json(write: Write) -> dict[str, Json]:
+    r = write.record
+    return {
+        "value": write.change.new,
+        "saw": write.change.old,
+        "session": r.session,
+        "writer": r.writer,
+        "seq": r.seq,
+        "at": r.at,
+        "hlc": r.hlc.to_json(),  # type: ignore[dict-item]
+        "op": r.kind,
+    }
+
+
+def _conflict_json(conflict: Conflict, subject: str | None) -> dict[str, Json]:
+    return {
+        "task": conflict.task,
+        "subject": subject,
+        "field": conflict.register,
+        "lost": _write_json(conflict.lost),
+        "won": _write_json(conflict.won),
+    }
+
+
+@click.command()
+@click.argument("task_id", metavar="[ID]", required=False)
+@ledger_command
+def conflicts(env: Env, task_id: str | None) -> None:
+    """Same-field writes whose value lost to a concurrent write (neither saw the other).
+
+    A value overwritten by someone who had seen it is an ordinary edit and
+    is not listed. Lost values are never dropped: here they are, with both
+    writers and times.
+    """
+    found = env.ledger.conflicts(task_id)
+    state = env.ledger.state()
+
+    def subject(task: str) -> str | None:
+        known = state.tasks.get(task)
+        return None if known is None else known.subject
+
+    if env.as_json:
+        emit_json([_conflict_json(c, subject(c.task)) for c in found])
+        return
+    if not found:
+        click.echo("no conflicts", err=True)
+        return
+    rows = []
+    for c in found:
+        lost, won = c.lost.record, c.won.record
+        field = c.register
+        if field.startswith("blockedBy."):
+            field = f"blockedBy.{state.short(field[10:])}"
+        rows.append(
+            (
+                state.short(c.task),
+                field,
+                f"{value_text(c.lost.change.new)} ({lost.session} {lost.at[11:23]})",
+                f"{value_text(c.won.change.new)} ({won.session} {won.at[11:23]})",
+            )
+        )
+    click.echo(table(("TASK", "FIELD", "LOST", "LOST TO"), rows))
+
+
+@click.command()
+@click.argument("task_id", metavar="ID")
+@ledger_command
+def blame(env: Env, task_id: str) -> None:
+    """For each current field of a task: who set it, and when."""
+    lines = env.ledger.blame(task_id)
+    if env.as_json:
+        emit_json([{"field": f, "value": v, **s.to_json()} for f, v, s in lines])
+        return
+    state = env.ledger.state()
+    rows = []
+    for field, value, stamp in lines:
+        if field.startswith("blockedBy."):
+            field = f"blockedBy.{state.short(field[10:])}"
+        rows.append((field, elide(value_text(value), 48), stamp.session, stamp.at))
+    click.echo(table(("FIELD", "VALUE", "SET BY", "AT"), rows))
+
+
+CSV_COLUMNS = (
+    "at", "hlc_ms", "hlc_counter", "session", "writer", "seq", "op", "task",
+    "field", "old", "new", "base",
+)  # fmt: skip
+
+
+def _cell(value: Json) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+@click.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "csv"]),
+    default="jsonl",
+    show_default=True,
+    help="jsonl: one op per line (history --json keys); csv: one changed field per row.",
+)
+@ledger_command
+def export(env: Env, fmt: str) -> None:
+    """Every op of every session, merged in HLC order, for outside audit tools."""
+    records = env.ledger.history()
+    state = env.ledger.state()
+    if fmt == "jsonl":
+        emit_json_lines(record_json(r, state) for r in records)
+        return
+    buffer = io.StringIO()
+    out = csv.writer(buffer, lineterminator="\n")
+    out.writerow(CSV_COLUMNS)
+    for r in records:
+        head = [r.at, r.hlc.ms, r.hlc.counter, r.session, r.writer, r.seq, r.kind, r.task]
+        for field, change in _flatten(r.fields):
+            if isinstance(change, dict):
+                row = [
+                    field,
+                    _cell(change.get("old")),
+                    _cell(change.get("new")),
+                    change.get("base") or "",
+                ]
+            else:
+                row = [field, "", _cell(change), ""]
+            out.writerow([*head, *row])
+    click.echo(buffer.getvalue(), nl=False)
+
+
+def _flatten(fields: dict[str, Json]) -> list[tuple[str, Json]]:
+    out: list[tuple[str, Json]] = []
+    for name, change in fields.items():
+        if name in ("metadata", "blockedBy", "blocks") and isinstance(change, dict):
+            out += [(f"{name}.{key}", sub) for key, sub in change.items()]
+        else:
+            out.append((name, change))
+    return out
