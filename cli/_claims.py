@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ledger import DEFAULT_LEASE_S
+from ledger._model import iso_ms
 
 from ._options import Env, ledger_command
 from ._output import ago, emit_json, lease_text, record_json, table, task_json
@@ -84,7 +85,11 @@ def ready(env: Env, and_claim: bool, lease_seconds: float) -> None:
 @click.command()
 @ledger_command
 def sessions(env: Env) -> None:
-    """Every session seen: its last activity and the tasks it holds, with lease ends."""
+    """Every session seen: live or idle, its last op, and what it holds until when.
+
+    A session is live while one of its processes (a `watch`, an MCP server)
+    keeps its presence file beating.
+    """
     infos = env.ledger.sessions()
     state = env.ledger.state()
     now = env.ledger.clock()
@@ -93,6 +98,17 @@ def sessions(env: Env) -> None:
             [
                 {
                     "session": info.session,
+                    "live": info.live,
+                    "running": [
+                        {
+                            "kind": p.kind,
+                            "pid": p.pid,
+                            "host": p.host,
+                            "since": iso_ms(p.started_ms),
+                            "heartbeat": iso_ms(p.heartbeat_ms),
+                        }
+                        for p in info.running
+                    ],
                     "ops": info.ops,
                     "lastActivity": info.last.at if info.last else None,
                     "lastOp": record_json(info.last, state) if info.last else None,
@@ -123,5 +139,8 @@ def sessions(env: Env) -> None:
             for t in info.holds
             if t.lease
         )
-        rows.append((info.session, str(info.ops), last, held or "-"))
-    click.echo(table(("SESSION", "OPS", "LAST ACTIVITY", "HOLDS"), rows))
+        state_text = "idle"
+        if info.live:
+            state_text = "live: " + ", ".join(f"{p.kind} pid {p.pid}" for p in info.running)
+        rows.append((info.session, state_text, str(info.ops), last, held or "-"))
+    click.echo(table(("SESSION", "STATE", "OPS", "LAST ACTIVITY", "HOLDS"), rows))

@@ -30,6 +30,7 @@ COMMANDS = {
     "conflicts": "cli._audit:conflicts",
     "blame": "cli._audit:blame",
     "export": "cli._audit:export",
+    "watch": "cli._watch:watch",
     "materialize": "cli._admin:materialize",
     "verify": "cli._admin:verify",
     "demo": "cli._demo:demo",

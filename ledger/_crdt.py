@@ -74,7 +74,8 @@ class Replica:
 
     Args:
         client_id: the writer's pycrdt client id when this replica will write;
-            None for a replica that only reads.
+            None for a replica that only reads. It may be set later: shards
+            are adopted by the writer when first written.
     """
 
     def __init__(self, client_id: int | None = None) -> None:
@@ -193,9 +194,26 @@ class Replica:
         updates: dict[str, bytes] = {}
         clocks: dict[str, int] = {}
         for shard in sorted(by_shard):
+            self._adopt(shard)
             updates[shard] = self._transact(shard, by_shard[shard])
             clocks[shard] = self.state(shard)[self.client_id]
         return updates, clocks
+
+    def _adopt(self, shard: str) -> None:
+        """Make a shard's document write as this replica's client.
+
+        A document first built for reading has some other (random) client id;
+        it never wrote anything, so a copy of its state under the writer's
+        client id is the same document. This lets one replay serve a read and
+        then a write, instead of replaying twice.
+        """
+        doc = self._docs.get(shard)
+        if doc is None or doc.client_id == self.client_id:
+            return
+        state = _guard(doc.get_update, "cannot encode state")
+        adopted: Doc[Any] = Doc(client_id=self.client_id)
+        _guard(lambda: adopted.apply_update(state), "cannot copy state")
+        self._docs[shard] = adopted
 
     def _transact(self, shard: str, actions: Iterable[Callable[[], None]]) -> bytes:
         doc = self._doc(shard)

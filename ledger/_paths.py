@@ -8,6 +8,7 @@ Layout of one list (SPEC section 2)::
         logs/<session>.<writer>.jsonl     append-only op logs (the source of truth)
         writers/<session>                 which writer this replica's session appends to
         claims/<task-id>/<generation>     who holds a task (see ``_claims``)
+        presence/<session>.<token>.json   which sessions run now (see ``_presence``)
         cache/                            derived views and snapshots
 """
 
@@ -147,6 +148,11 @@ class Layout:
     def claims(self) -> Path:
         """The folder of claim generations (one folder per claimed task)."""
         return self.ledger / "claims"
+
+    @property
+    def presence(self) -> Path:
+        """The folder of presence files (one per running watch or MCP server)."""
+        return self.ledger / "presence"
 
     @property
     def cache(self) -> Path:

@@ -38,7 +38,7 @@ from ._log import (
     scan_logs,
 )
 from ._model import HLC_ZERO, Hlc
-from ._state import Partial, State, is_task_id, resolve_task
+from ._state import Memo, Partial, State, is_task_id, resolve_task
 
 _DECODE = base64.b64decode
 
@@ -89,10 +89,13 @@ class Replayer:
         self.torn: dict[str, int] = {}
         self.max_hlc: Hlc = HLC_ZERO
         self.warnings: list[LogWarning] = []
+        #: called with every record this replayer applies, by any catch-up
+        self.subscribers: list[Callable[[Record], None]] = []
         # shards changed since their clocks were checked / their tasks extracted
         self._unchecked: set[str] = set()
         self._stale: set[str] = set()
         self._partials: dict[str, list[Partial]] = {}
+        self._memo = Memo()
         # shard -> clients whose declared clock the shard cannot reach
         self._short: dict[str, set[int]] = {}
         self._reported_gaps: set[tuple[str, int]] = set()
@@ -209,6 +212,8 @@ class Replayer:
             count += 1
             if sink is not None:
                 sink(record)
+            for subscriber in self.subscribers:
+                subscriber(record)
             nxt = progress.pending.pop(record.seq + 1, None)
             if nxt is None:
                 return count
@@ -242,7 +247,7 @@ class Replayer:
             for task_id, raw in self.replica.extract(shard).items():
                 if not (is_task_id(task_id) and task_id.startswith(shard)):
                     continue  # a forged update's key: never a file name, never a task
-                part = resolve_task(task_id, raw)
+                part = resolve_task(task_id, raw, self._memo)
                 if part is not None:
                     parts.append(part)
             self._partials[shard] = parts

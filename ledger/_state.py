@@ -55,12 +55,57 @@ def _str(value: Json) -> str:
     return value if isinstance(value, str) else ""
 
 
-def resolve_task(task_id: str, raw: Json) -> Partial | None:
+class Memo:
+    """Parsed entries and notes by their raw text: a task's entries change one
+    at a time, so re-resolving it after an op parses only what is new.
+
+    Args:
+        limit: forget everything once this many texts are remembered.
+    """
+
+    def __init__(self, limit: int = 500_000) -> None:
+        self.limit = limit
+        self._entries: dict[tuple[str, str], tuple[Json, Stamp] | None] = {}
+        self._notes: dict[str, tuple[str, Stamp] | None] = {}
+
+    def entry(self, raw: Json, writer: str) -> tuple[Json, Stamp] | None:
+        """``parse_entry``, remembered."""
+        if not isinstance(raw, str):
+            return None
+        key = (raw, writer)
+        try:
+            return self._entries[key]
+        except KeyError:
+            pass
+        if len(self._entries) > self.limit:
+            self._entries.clear()
+        found = self._entries[key] = parse_entry(raw, writer)
+        return found
+
+    def note(self, raw: Json) -> tuple[str, Stamp] | None:
+        """``parse_note``, remembered."""
+        if not isinstance(raw, str):
+            return None
+        try:
+            return self._notes[raw]
+        except KeyError:
+            pass
+        if len(self._notes) > self.limit:
+            self._notes.clear()
+        found = self._notes[raw] = parse_note(raw)
+        return found
+
+
+_NO_MEMO_LIMIT = 0
+
+
+def resolve_task(task_id: str, raw: Json, memo: Memo | None = None) -> Partial | None:
     """Resolve one task map's contents.
 
     Args:
         task_id: the task's id.
         raw: the task map exported as JSON.
+        memo: remembered parses, for callers that resolve the same task often.
 
     Returns:
         The resolved task, or None when the map has no creation entry (it
@@ -68,6 +113,7 @@ def resolve_task(task_id: str, raw: Json) -> Partial | None:
     """
     if not isinstance(raw, dict):
         return None
+    memo = Memo(_NO_MEMO_LIMIT) if memo is None else memo
     created: Stamp | None = None
     updated: Stamp | None = None
     scalars: dict[str, Winner] = {}
@@ -77,7 +123,7 @@ def resolve_task(task_id: str, raw: Json) -> Partial | None:
         kind = key[:2]
         rest = key[2:]
         if kind in ("c:", "u:"):
-            parsed = parse_entry(val, rest)
+            parsed = memo.entry(val, rest)
             if parsed is None:
                 continue
             stamp = parsed[1]
@@ -98,7 +144,7 @@ def resolve_task(task_id: str, raw: Json) -> Partial | None:
         name, _, writer = rest.rpartition(":")
         if kind == "b:" and not is_task_id(name):
             continue
-        parsed = parse_entry(val, writer)
+        parsed = memo.entry(val, writer)
         if parsed is not None:
             _winner(table, name, parsed[0], parsed[1])
     if created is None:
@@ -107,7 +153,7 @@ def resolve_task(task_id: str, raw: Json) -> Partial | None:
     raw_notes = raw.get(NOTES)
     if isinstance(raw_notes, list):
         for item in raw_notes:
-            note = parse_note(item)
+            note = memo.note(item)
             if note is not None:
                 notes.append(Note(note[0], note[1]))
     notes.sort(key=lambda n: n.stamp.key)

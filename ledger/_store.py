@@ -48,6 +48,7 @@ from ._plan import (
     plan_release,
     plan_update,
 )
+from ._presence import Presence, read_presence
 from ._schema import shard_of
 from ._state import State
 from ._view import View, load_view, save_view
@@ -100,6 +101,7 @@ class Ledger:
         self.warnings: list[str] = []
         self._view: View | None = None
         self._replayer: Replayer | None = None
+        self._subscribers: list[Callable[[Record], None]] = []
 
     @classmethod
     def open(
@@ -137,6 +139,49 @@ class Ledger:
         assert self._view is not None
         return self._view
 
+    def _seen(self) -> State:
+        """The state a write decides on: the fresh view, else the replayer caught up.
+
+        Unlike ``state()`` it writes no file: the write settles afterwards.
+        """
+        stats = _stats(self.layout.logs)
+        view = self._view or load_view(self.layout.cache)
+        if view is not None and view.fresh(stats):
+            self._view = view
+            return view.state
+        if self._view is None:
+            self._view = view
+        replayer = self._replayer_for(None)
+        replayer.catch_up(sorted(stats))
+        return replayer.state()
+
+    def refresh(self, *, rounds: int = _SETTLE_ROUNDS) -> State:
+        """Catch up on every log through this ledger's replayer, then update view and files.
+
+        Unlike ``state()``, this reads the logs even when the saved view is
+        fresh, so subscribers receive every record not delivered yet.
+
+        Args:
+            rounds: how many times to re-check the logs after writing files.
+        """
+        stats = _stats(self.layout.logs)
+        previous = self._view or load_view(self.layout.cache)
+        self._settle(self._replayer_for(None), stats, previous, rounds)
+        assert self._view is not None
+        return self._view.state
+
+    def read_new(self) -> State:
+        """Read only what was appended since the last read, without touching any file.
+
+        Subscribers receive the new records; the state returned is the
+        replayer's, which may be ahead of the saved view until ``refresh``.
+        """
+        replayer = self._replayer_for(None)
+        replayer.catch_up(sorted(_stats(self.layout.logs)))
+        self.warnings.extend(str(w) for w in replayer.warnings)
+        replayer.warnings.clear()
+        return replayer.state()
+
     def _replayer_for(self, client_id: int | None) -> Replayer:
         """This ledger's replayer, kept between calls so each reads only new bytes.
 
@@ -146,9 +191,26 @@ class Ledger:
         from ._replay import Replayer
 
         current = self._replayer
-        if current is None or (client_id is not None and current.replica.client_id != client_id):
+        if current is None:
             current = self._replayer = Replayer(self.layout.logs, client_id)
+            current.subscribers = self._subscribers
+        elif client_id is not None:
+            current.replica.client_id = client_id  # shards are adopted as they are written
         return current
+
+    def subscribe(self, callback: Callable[[Record], None]) -> Callable[[], None]:
+        """Call ``callback`` with every record this ledger applies from now on.
+
+        Records are delivered as the ledger reads them (any command that
+        catches up, ``state()`` included), each writer's in order; a record
+        can be delivered again after the ledger had to start over from the
+        logs, so callers that care deduplicate by (writer, seq).
+
+        Returns:
+            A function that ends the subscription.
+        """
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback)
 
     def state_at(self, at_ms: int) -> State:
         """The state as of a moment: only ops whose HLC is at or before it.
@@ -346,7 +408,7 @@ class Ledger:
                 holds (without ``force``), or when this session's claim lost.
             StorageError: when the log cannot be written.
         """
-        seen = based_on or self.state()
+        seen = based_on or self._seen()
         task_id = seen.find(ref).id
         claim = self._claim_check(seen, task_id, force)
         task = self._commit(
@@ -365,7 +427,7 @@ class Ledger:
             ClaimHeld: when this session's claim on the task lost to another.
             StorageError: when the log cannot be written.
         """
-        seen = self.state()
+        seen = self._seen()
         task_id = seen.find(ref).id
         claim = self._claim_check(seen, task_id, False)
         task = self._commit(lambda now, _s, _: plan_note(now, task_id, text, claim.actor(now)))
@@ -380,7 +442,7 @@ class Ledger:
             ClaimHeld: for a task another session holds (without ``force``).
             StorageError: when the log cannot be written.
         """
-        seen = self.state()
+        seen = self._seen()
         task_id = seen.find(ref).id
         claim = self._claim_check(seen, task_id, force)
         return self._commit(
@@ -410,7 +472,7 @@ class Ledger:
             ClaimHeld: when another session holds or just won the task.
             StorageError: when the log or the claim files cannot be written.
         """
-        seen = self.state()
+        seen = self._seen()
         return self._claim(seen, seen.find(ref).id, _lease_ms(lease_seconds), force)
 
     def claim_ready(self, *, lease_seconds: float = DEFAULT_LEASE_S) -> Task:
@@ -422,7 +484,7 @@ class Ledger:
             StorageError: when the log or the claim files cannot be written.
         """
         lease_ms = _lease_ms(lease_seconds)
-        seen = self.state()
+        seen = self._seen()
         now = self.clock()
         for task in [t for t in seen.live() if seen.is_ready(t, now)]:
             try:
@@ -440,7 +502,7 @@ class Ledger:
             InvalidValue: when this session neither holds nor owns it.
             StorageError: when the log cannot be written.
         """
-        seen = self.state()
+        seen = self._seen()
         task_id = seen.find(ref).id
         claim = self._claim_check(seen, task_id, force)
         plan_release(seen, task_id, claim.actor(seen))
@@ -504,9 +566,19 @@ class Ledger:
             holder = task.holder(now)
             if holder is not None:
                 holds.setdefault(holder, []).append(task)
+        running: dict[str, list[Presence]] = {}
+        for found in read_presence(self.layout.presence):
+            if found.live(now):
+                running.setdefault(found.session, []).append(found)
         return [
-            SessionInfo(name, count.get(name, 0), last.get(name), tuple(holds.get(name, ())))
-            for name in sorted(set(last) | set(holds))
+            SessionInfo(
+                name,
+                count.get(name, 0),
+                last.get(name),
+                tuple(holds.get(name, ())),
+                tuple(sorted(running.get(name, ()), key=lambda p: p.started_ms)),
+            )
+            for name in sorted(set(last) | set(holds) | set(running))
         ]
 
     def writer_id(self) -> str:
@@ -580,7 +652,7 @@ class Ledger:
         # Refuse a bad request before creating anything: the (usually fresh)
         # view finds unknown ids, cycles and bad values. The plan is made
         # again under the lock, against every log.
-        seen = self.state()
+        seen = self._seen()
         plan(seen, seen, "0" * 16)
         writer = self.writer_id()
         retired = False
@@ -651,15 +723,21 @@ class Ledger:
     # ------------------------------------------------------ derived files
 
     def _settle(
-        self, replayer: Replayer, stats: Mapping[str, os.stat_result], previous: View | None
+        self,
+        replayer: Replayer,
+        stats: Mapping[str, os.stat_result],
+        previous: View | None,
+        rounds: int = _SETTLE_ROUNDS,
     ) -> None:
         """Save the view of what the replayer has read and bring task files up to it.
 
         Re-checks the logs afterwards: if another process appended meanwhile,
         it catches up and writes again, so the last process to finish always
-        leaves the newest files.
+        leaves the newest files. (A follower settles one round at a time: the
+        next append wakes it up anyway.) The view is saved once, at the end.
         """
-        for _ in range(_SETTLE_ROUNDS):
+        view = None
+        for _ in range(rounds):
             replayer.catch_up(sorted(stats))
             self.warnings.extend(str(w) for w in replayer.warnings)
             replayer.warnings.clear()
@@ -683,11 +761,13 @@ class Ledger:
                 known=known,
                 check_disk=previous is None or _folder_moved(self.layout.root, previous),
             )
-            self._record_files(view, outcome)
+            self._record_files(view, outcome, save=False)
             previous = view
             stats = _stats(self.layout.logs)
             if view.fresh(stats):
-                return
+                break
+        if view is not None and self.layout.root.is_dir():
+            save_view(self.layout.cache, view)
 
     def _repair_files(self, view: View) -> None:
         """Rewrite task files that someone removed or replaced since the view."""
@@ -703,13 +783,13 @@ class Ledger:
         if not view.fresh(stats):
             self._settle(self._replayer_for(None), stats, view)
 
-    def _record_files(self, view: View, outcome: Outcome) -> None:
+    def _record_files(self, view: View, outcome: Outcome, *, save: bool = True) -> None:
         view.files = outcome.files
         # After a refused write, make the next command look at the folder again.
         view.folder_mtime = -1 if outcome.errors else outcome.folder_mtime
         self.warnings.extend(f"task files not updated: {e}" for e in outcome.errors)
         self._view = view
-        if self.layout.root.is_dir():
+        if save and self.layout.root.is_dir():
             save_view(self.layout.cache, view)
 
 
@@ -728,12 +808,20 @@ class SessionInfo:
         ops: how many ops it appended.
         last: its latest op (by HLC), if any.
         holds: live tasks it holds under a live lease now.
+        running: its processes that announce themselves and beat now (a
+            ``watch``, an MCP server); the session is *live* if there is one.
     """
 
     session: str
     ops: int
     last: Record | None
     holds: tuple[Task, ...]
+    running: tuple[Presence, ...] = ()
+
+    @property
+    def live(self) -> bool:
+        """True while one of the session's processes is running (by its heartbeat)."""
+        return bool(self.running)
 
 
 class _ClaimCheck:
