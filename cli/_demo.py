@@ -1,4 +1,4 @@
-"""``taskledger demo``: racing sessions on one list, and proof that nothing was lost."""
+"""``taskledger demo``: racing sessions on one task, with the naive files and with the ledger."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from ledger import Edits, Ledger
-from ledger._race import race
+from ledger._sim import SimOp, run_ledger, run_naive
 
 from ._output import table
 
@@ -26,15 +26,16 @@ from ._output import table
 @click.option(
     "--home",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Keep the demo list here (default: a temporary folder, removed after).",
+    help="Keep the demo's folders here (default: a temporary folder, removed after).",
 )
 def demo(sessions: int, home: Path | None) -> None:
-    """Race several real sessions on one task list and show that nothing is lost.
+    """Race several real sessions on one task, first on Claude Code's files, then here.
 
-    Every session is a separate taskledger process; all of them edit the same
-    task at the same time: each sets its own metadata key, appends a note and
-    renames the task. Claude Code's shared JSON files would keep only the last
-    writer's version; the ledger keeps every change.
+    Every session is a separate process. All of them work on the same task at
+    the same time: each records its own metadata key, appends a note, tries
+    to claim the task and renames it. On the shared JSON files (read, change,
+    write back) the later writer erases the earlier; on the ledger nothing
+    is lost and exactly one claim wins.
     """
     keep = home is not None
     root = home if home is not None else Path(tempfile.mkdtemp(prefix="taskledger-demo-"))
@@ -45,49 +46,64 @@ def demo(sessions: int, home: Path | None) -> None:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def _run(home: Path, sessions: int) -> None:
-    planner = Ledger.open(home, "demo", "planner")
+def _script(sessions: int) -> dict[str, list[SimOp]]:
+    script = {}
+    for n in range(sessions):
+        name = f"agent-{n + 1}"
+        script[name] = [
+            SimOp("meta", 0, [f"{name}", "reviewed"], 3.0),
+            SimOp("note", 0, f"{name}: my part is done", 3.0),
+            SimOp("claim", 0, None, 3.0),
+            SimOp("subject", 0, f"Design the API ({name}'s wording)", 3.0),
+        ]
+    return script
+
+
+def _run(root: Path, sessions: int) -> None:
+    planner = Ledger.open(root / "ledger", "main", "planner")
     design = planner.create(Edits(subject="Design the API", description="Endpoints:\n"))
     tests = planner.create(Edits(subject="Write the tests", add_blocked_by=[design.id]))
-    planner.create(Edits(subject="Ship it", add_blocked_by=[tests.id]))
-    names = [f"agent-{n + 1}" for n in range(sessions)]
-    click.echo(f"{sessions} sessions race on task {design.id[:4]} ({design.subject!r}) ...")
-    scripts = [
-        (
-            name,
-            [
-                ["update", design.id, "--meta", f"{name}=reviewed"],
-                ["note", design.id, f"{name} was here"],
-                ["update", design.id, "--subject", f"Design the API ({name}'s wording)"],
-            ],
-        )
-        for name in names
-    ]
-    result = race(home, "demo", scripts)
-    for failed in (r for r in result.runs if r.returncode != 0):
-        click.echo(f"  {failed.session}: exit {failed.returncode}: {failed.stderr.strip()}")
-    reader = Ledger.open(home, "demo", "reader")
+    ship = planner.create(Edits(subject="Ship it", add_blocked_by=[tests.id]))
+    ids = [design.id, tests.id, ship.id]
+    script = _script(sessions)
+    click.echo(
+        f"{sessions} sessions, each a separate process, race on one task: each sets its own\n"
+        "metadata key, adds a note, claims the task and renames it - all at the same time.\n"
+    )
+    naive = run_naive(root / "naive", ids, script)
+    ledger = run_ledger(root / "ledger", ids, script)
+    reader = Ledger.open(root / "ledger", "main", "reader")
     state = reader.state()
-    task = state.tasks[design.id]
-    click.echo(f"done in {result.seconds:.1f}s: {len(result.committed)} commands committed\n")
+    now = reader.clock()
     rows = [(state.short(t.id), t.status.value, t.owner or "-", t.subject) for t in state.live()]
-    click.echo(table(("ID", "STATUS", "OWNER", "SUBJECT"), rows))
-    click.echo(f"\naudit trail of {state.short(design.id)}:")
-    history = [
+    click.echo("the board (taskledger):")
+    click.echo(_indent(table(("ID", "STATUS", "OWNER", "SUBJECT"), rows)))
+    click.echo(f"\naudit trail of {state.short(design.id)}, the contested task:")
+    trail = [
         (r.at[11:23], r.session, r.kind, ", ".join(_names(r.fields)))
         for r in reader.history(design.id)
     ]
-    click.echo(table(("TIME", "SESSION", "OP", "CHANGED"), history))
-    keys = sum(1 for n in names if task.meta().get(n) == "reviewed")
-    notes = sum(1 for n in names if any(x.text == f"{n} was here" for x in task.notes))
-    renames = sum(1 for r in reader.history(design.id) if "subject" in r.fields)
-    lost = (sessions - keys) + (sessions - notes) + (sessions + 1 - renames)
+    click.echo(_indent(table(("TIME", "SESSION", "OP", "CHANGED"), trail)))
+    task = state.tasks[design.id]
     click.echo(
-        f"\nmetadata keys kept: {keys}/{sessions}   notes kept: {notes}/{sessions}   "
-        f"renames in the audit trail: {renames - 1}/{sessions} (the latest one wins)"
+        f"\non the ledger: {len(task.meta())}/{sessions} metadata keys, "
+        f"{len(task.notes)}/{sessions} notes, one holder ({task.holder(now) or 'none'}), "
+        f"{len(reader.conflicts(design.id))} renames kept as conflicts"
     )
-    report = reader.verify()
-    click.echo(f"lost updates: {lost}   verify: {'OK' if report.ok else 'FAILED'}")
+    click.echo("\nwhat each model kept:")
+    results = [
+        ("updates lost", str(naive.lost), str(ledger.lost)),
+        ("double claims", str(naive.double_claims), str(ledger.double_claims)),
+    ]
+    click.echo(_indent(table(("", "SHARED JSON FILES", "TASKLEDGER"), results)))
+    for example in naive.lost_examples[:3]:
+        click.echo(f"  lost in the shared files: {example}")
+    verdict = "OK" if ledger.extra.get("verify_ok") else "FAILED"
+    click.echo(f"\ntaskledger verify: {verdict}.  Try: taskledger simulate --sessions 8 --ops 200")
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
 
 
 def _names(fields: Mapping[str, object]) -> list[str]:

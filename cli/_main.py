@@ -33,6 +33,7 @@ COMMANDS = {
     "watch": "cli._watch:watch",
     "materialize": "cli._admin:materialize",
     "verify": "cli._admin:verify",
+    "simulate": "cli._sim:simulate_command",
     "demo": "cli._demo:demo",
 }
 

@@ -147,7 +147,7 @@ def parse_record(line: bytes) -> Record:
         raise BadRecord("invalid Unicode (an unpaired surrogate escape)")
     version = obj.get("v")
     if version != FORMAT_VERSION:
-        raise UnknownVersion(f"unknown format version {version!r}")
+        raise UnknownVersion(f"unknown format version {version!r}"[:80])
     try:
         session = obj["session"]
         writer = obj["writer"]
@@ -179,8 +179,8 @@ def parse_record(line: bytes) -> Record:
         raise BadRecord("bad hlc")
     if not isinstance(at, str):
         raise BadRecord("bad wall time")
-    if kind not in _OP_KINDS:
-        raise BadRecord(f"unknown op {kind!r}")
+    if not isinstance(kind, str) or kind not in _OP_KINDS:
+        raise BadRecord(f"unknown op {kind!r}"[:80])
     if not (isinstance(task, str) and _TASK_RE.fullmatch(task)):
         raise BadRecord("bad task id")
     if not isinstance(fields, dict):

@@ -55,6 +55,7 @@ from ._view import View, load_view, save_view
 
 if TYPE_CHECKING:
     from ._audit import Conflict
+    from ._exchange import Received
     from ._replay import Replayer
     from ._verify import Report
 
@@ -580,6 +581,27 @@ class Ledger:
             )
             for name in sorted(set(last) | set(holds) | set(running))
         ]
+
+    def receive(self, lines: Iterable[bytes]) -> Received:
+        """File record lines from another replica into this one (any subset, any order).
+
+        Raises:
+            StorageError: when the logs cannot be written.
+        """
+        from ._exchange import receive
+
+        marker = self.layout.writers / self.session
+        try:
+            own = marker.read_text().strip()
+        except (OSError, ValueError):
+            own = None
+        return receive(self.layout, lines, own_writer=own)
+
+    def outgoing(self) -> list[bytes]:
+        """Every record line this replica holds (what it can send to another)."""
+        from ._exchange import outgoing
+
+        return list(outgoing(self.layout))
 
     def writer_id(self) -> str:
         """This session's writer on this replica, created on first use.
