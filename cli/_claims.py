@@ -116,7 +116,7 @@ def sessions(env: Env) -> None:
                         {
                             "task": t.id,
                             "subject": t.subject,
-                            "until": t.lease.until if t.lease else None,
+                            "until": iso_ms(t.lease_until) if t.lease_until else None,
                         }
                         for t in info.holds
                     ],
@@ -135,9 +135,7 @@ def sessions(env: Env) -> None:
             when = info.last.at[:19].replace("T", " ")
             last = f"{when} ({info.last.kind} {state.short(info.last.task)})"
         held = ", ".join(
-            f"{state.short(t.id)} ({ago(t.lease.until_ms - now)} left)"
-            for t in info.holds
-            if t.lease
+            f"{t.short} ({ago(t.lease_until - now)} left)" for t in info.holds if t.lease_until
         )
         state_text = "idle"
         if info.live:

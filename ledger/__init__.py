@@ -8,6 +8,8 @@ derived view never pay for it.
 
 from __future__ import annotations
 
+from ._audit import SessionInfo as SessionInfo
+from ._claiming import DEFAULT_LEASE_S as DEFAULT_LEASE_S
 from ._errors import Ambiguous as Ambiguous
 from ._errors import Blocked as Blocked
 from ._errors import ClaimHeld as ClaimHeld
@@ -37,9 +39,8 @@ from ._paths import Layout as Layout
 from ._paths import check_list_id as check_list_id
 from ._paths import check_session as check_session
 from ._plan import Edits as Edits
+from ._state import Row as Row
 from ._state import State as State
-from ._store import DEFAULT_LEASE_S as DEFAULT_LEASE_S
 from ._store import Ledger as Ledger
-from ._store import SessionInfo as SessionInfo
 
 __version__ = "0.1.0"

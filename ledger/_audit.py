@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._log import BadRecord, Cursor, LogWarning, Record, parse_record, scan_logs
-from ._model import Change, Op
+from ._model import Change, Json, Op, Stamp
+from ._presence import Presence
+from ._state import Row, State
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,3 +138,93 @@ def conflicts(records: Iterable[Record]) -> list[Conflict]:
                 out.append(Conflict(task, register, write, group[i + 1]))
     out.sort(key=lambda c: c.lost.record.key)
     return out
+
+
+def blame(
+    state: State, task_id: str, trail_of_task: Iterable[Record]
+) -> list[tuple[str, Json, Stamp]]:
+    """For each current field of a task: its value and the write that set it.
+
+    Fields are the task's scalar fields, metadata keys and blockers (from
+    the winning writes), the description (its latest edit) and each note.
+    """
+    task = state.tasks[task_id]
+    values: dict[str, Json] = {
+        "subject": task.subject,
+        "activeForm": task.active_form,
+        "status": task.status.value,
+        "owner": task.owner,
+        "deleted": task.deleted,
+        "lease": task.lease.until if task.lease else None,
+    }
+    meta = task.meta()
+    out: list[tuple[str, Json, Stamp]] = []
+    for name, stamp in task.provenance:
+        if name in values:
+            out.append((name, values[name], stamp))
+        elif name.startswith("metadata.") and name[9:] in meta:
+            out.append((name, meta[name[9:]], stamp))
+        elif name.startswith("blockedBy.") and name[10:] in task.blocked_by:
+            out.append((name, True, stamp))
+    edits = [r for r in trail_of_task if "description" in r.fields]
+    if edits and task.description:
+        last = edits[-1]
+        stamp = Stamp(last.hlc, last.session, last.writer, last.seq, last.hlc.ms)
+        out.append(("description", task.description, stamp))
+    out += [(f"note {n}", note.text, note.stamp) for n, note in enumerate(task.notes, 1)]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """A session as the logs, leases and presence files show it.
+
+    Attributes:
+        session: its name.
+        ops: how many ops it appended.
+        last: its latest op (by HLC), if any.
+        holds: live tasks it holds under a live lease now.
+        running: its processes that announce themselves and beat now (a
+            ``watch``, an MCP server); the session is *live* if there is one.
+    """
+
+    session: str
+    ops: int
+    last: Record | None
+    holds: tuple[Row, ...]
+    running: tuple[Presence, ...] = ()
+
+    @property
+    def live(self) -> bool:
+        """True while one of the session's processes is running (by its heartbeat)."""
+        return bool(self.running)
+
+
+def sessions(
+    records: Iterable[Record], state: State, running: Iterable[Presence], now_ms: int
+) -> list[SessionInfo]:
+    """Every session seen in the logs or running now: activity, holdings, liveness."""
+    last: dict[str, Record] = {}
+    count: dict[str, int] = {}
+    for record in records:
+        last[record.session] = record
+        count[record.session] = count.get(record.session, 0) + 1
+    holds: dict[str, list[Row]] = {}
+    for row in state.live_rows():
+        holder = row.holder(now_ms)
+        if holder is not None:
+            holds.setdefault(holder, []).append(row)
+    live: dict[str, list[Presence]] = {}
+    for found in running:
+        if found.live(now_ms):
+            live.setdefault(found.session, []).append(found)
+    return [
+        SessionInfo(
+            name,
+            count.get(name, 0),
+            last.get(name),
+            tuple(holds.get(name, ())),
+            tuple(sorted(live.get(name, ()), key=lambda p: p.started_ms)),
+        )
+        for name in sorted(set(last) | set(holds) | set(live))
+    ]

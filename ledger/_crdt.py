@@ -76,11 +76,16 @@ class Replica:
         client_id: the writer's pycrdt client id when this replica will write;
             None for a replica that only reads. It may be set later: shards
             are adopted by the writer when first written.
+        load: returns a shard's snapshot (an update holding its whole state)
+            the first time the shard is needed, or None to start it empty.
     """
 
-    def __init__(self, client_id: int | None = None) -> None:
+    def __init__(
+        self, client_id: int | None = None, load: Callable[[str], bytes | None] | None = None
+    ) -> None:
         self.client_id = client_id
         self._docs: dict[str, Doc[Any]] = {}
+        self._load = load
 
     @property
     def shards(self) -> tuple[str, ...]:
@@ -91,8 +96,15 @@ class Replica:
         doc = self._docs.get(shard)
         if doc is None:
             doc = Doc() if self.client_id is None else Doc(client_id=self.client_id)
+            snapshot = None if self._load is None else self._load(shard)
+            if snapshot:
+                _guard(lambda: doc.apply_update(snapshot), "cannot load the shard snapshot")
             self._docs[shard] = doc
         return doc
+
+    def loaded(self, shard: str) -> bool:
+        """Whether the shard's document is in memory."""
+        return shard in self._docs
 
     def _root(self, shard: str) -> Map[Any]:
         root: Map[Any] = self._doc(shard).get(ROOT, type=Map)
@@ -121,9 +133,9 @@ class Replica:
             return b""
         return _guard(doc.get_update, "cannot encode state")
 
-    def drop(self, shard: str) -> None:
-        """Forget a shard's document (before rebuilding it)."""
-        self._docs.pop(shard, None)
+    def reset(self, shard: str) -> None:
+        """Start a shard over with an empty document (to rebuild it from the logs)."""
+        self._docs[shard] = Doc() if self.client_id is None else Doc(client_id=self.client_id)
 
     def extract(self, shard: str) -> dict[str, Json]:
         """Return the shard's tasks as JSON: task id -> task map contents.

@@ -230,6 +230,7 @@ class Cursor:
     offset: int = 0
     line: int = 1
     tail: int = 0
+    last: bytes | None = None  # the last complete line read (None: none read by this cursor)
 
     def read(self, path: Path) -> Iterator[Line]:
         """Yield the complete lines after the cursor, advancing it past each.
@@ -261,9 +262,37 @@ class Cursor:
                     line = Line(self.line, self.offset, buf[start:end])
                     self.offset += end + 1 - start
                     self.line += 1
+                    self.last = line.data
                     start = end + 1
                     yield line
                 pending = buf[start:]
+
+
+def line_before(path: Path, offset: int) -> bytes | None:
+    """The complete line that ends just before ``offset`` (without its newline).
+
+    None when the file is shorter, or the byte before ``offset`` is not a
+    newline -- the file is not what a reader that stopped there saw.
+    """
+    if offset <= 0:
+        return b""
+    try:
+        with open(path, "rb") as fh:
+            chunk = 1 << 16
+            while True:
+                start = max(0, offset - chunk)
+                fh.seek(start)
+                data = fh.read(offset - start)
+                if len(data) != offset - start or not data.endswith(b"\n"):
+                    return None
+                cut = data.rfind(b"\n", 0, len(data) - 1)
+                if cut >= 0:
+                    return data[cut + 1 : -1]
+                if start == 0:
+                    return data[:-1]
+                chunk *= 4
+    except OSError:
+        return None
 
 
 def _open_for_read(path: Path) -> BinaryIO | None:

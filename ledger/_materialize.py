@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._model import Task
+from ._state import State
 
 _OURS = re.compile(r"[0-9a-f]{16}\.json")
 
@@ -63,33 +64,38 @@ def _write(folder: Path, task: Task) -> os.stat_result:
 
 def materialize(
     folder: Path,
-    tasks: Mapping[str, Task],
+    state: State,
     *,
     changed: Iterable[str] | None,
     known: Mapping[str, list[int]],
     check_disk: bool,
     force: bool = False,
 ) -> Outcome:
-    """Bring the task files in ``folder`` in line with ``tasks``.
+    """Bring the task files in ``folder`` in line with ``state``.
+
+    Only the tasks to write are loaded; which tasks are live comes from the
+    state's rows.
 
     Args:
         folder: the list folder.
-        tasks: every task by id (deleted ones included).
+        state: every task (deleted ones included).
         changed: ids whose task may differ from its file; None means all.
         known: per id, [size, mtime_ns] of the file as last written.
         check_disk: also list the folder and repair files that are missing,
             replaced or stray.
-        force: compare every file's bytes (``taskledger materialize``).
+        force: compare the bytes of every file that is not to be rewritten
+            anyway (``taskledger materialize``, or no earlier pass to trust).
 
     Returns:
         What was done, and what the file system refused.
     """
     out = Outcome()
-    live = {i: t for i, t in tasks.items() if not t.deleted}
-    todo = set(live) if changed is None else {i for i in changed if i in tasks}
-    on_disk: dict[str, os.stat_result] | None = None
+    live = {i for i, row in state.rows.items() if not row.deleted}
+    todo = set(live) if changed is None and not force else set()
+    if changed is not None:
+        todo |= {i for i in changed if i in state.rows}
     if check_disk or force:
-        on_disk = {}
+        on_disk: dict[str, os.stat_result] = {}
         try:
             for item in os.scandir(folder):
                 if _OURS.fullmatch(item.name):
@@ -101,28 +107,31 @@ def materialize(
             pass
         except OSError as exc:
             out.errors.append(f"cannot list {folder}: {exc.strerror}")
-        for ident in live:
+        for ident in live - todo:
             st = on_disk.get(ident)
-            if st is None or [st.st_size, st.st_mtime_ns] != known.get(ident):
+            if st is None or (not force and [st.st_size, st.st_mtime_ns] != known.get(ident)):
                 todo.add(ident)
             elif force:
                 try:
-                    if (folder / f"{ident}.json").read_bytes() != render(live[ident]):
+                    if (folder / f"{ident}.json").read_bytes() != render(state.tasks[ident]):
                         todo.add(ident)
+                    else:
+                        out.files[ident] = [st.st_size, st.st_mtime_ns]
                 except OSError:
                     todo.add(ident)
         todo.update(i for i in on_disk if i not in live)
     for ident, stats in known.items():
-        if ident in live and ident not in todo:
+        if ident in live and ident not in todo and ident not in out.files:
             out.files[ident] = stats
     for ident in sorted(todo):
-        task = live.get(ident)
         try:
-            if task is None:
-                (folder / f"{ident}.json").unlink(missing_ok=True)
-                out.removed.append(ident)
+            if ident not in live:
+                path = folder / f"{ident}.json"
+                if path.exists():
+                    path.unlink()
+                    out.removed.append(ident)
             else:
-                st = _write(folder, task)
+                st = _write(folder, state.tasks[ident])
                 out.files[ident] = [st.st_size, st.st_mtime_ns]
                 out.written.append(ident)
         except FileNotFoundError:

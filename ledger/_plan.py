@@ -204,10 +204,7 @@ def _edges(
 
     Cycles are checked against ``state``; old values and bases come from ``seen``.
     """
-    graph: dict[str, set[str]] = {}
-    for t in state.live():
-        for b in t.blocks:
-            graph.setdefault(t.id, set()).add(b)
+    graph: dict[str, set[str]] = {k: set(v) for k, v in state.edges.blocks.items()}
 
     def reaches(start: str, goal: str) -> bool:
         seen, stack = {start}, [start]

@@ -23,6 +23,7 @@ import binascii
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ._crdt import RejectedUpdate, Replica
 from ._log import (
@@ -37,8 +38,9 @@ from ._log import (
     parse_record,
     scan_logs,
 )
-from ._model import HLC_ZERO, Hlc
-from ._state import Memo, Partial, State, is_task_id, resolve_task
+from ._model import HLC_ZERO, Hlc, Task
+from ._resolve import Memo, Partial, is_task_id, resolve_task
+from ._state import RawEdges, Row, State, raw_edges
 
 _DECODE = base64.b64decode
 
@@ -46,25 +48,49 @@ _DECODE = base64.b64decode
 @dataclass(slots=True)
 class _Writer:
     applied: int = 0
-    pending: dict[int, tuple[str, int, Record]] = field(default_factory=dict)
+    pending: dict[int, tuple[str, int, Record, bytes]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
-class Head:
+class LogHead:
     """The last well-formed record of one log file.
 
     Attributes:
         seq: its sequence number (0 for an empty log).
-        line: its bytes, whose digest the next record must link to.
+        line: its bytes, whose digest the next record must link to ("" when
+            only the digest is known, after a restore).
+        known: that digest, when restored from the cache.
     """
 
     seq: int = 0
     line: bytes = b""
+    known: str = GENESIS
 
     @property
     def digest(self) -> str:
         """The hash the next record's ``prev`` must carry."""
-        return digest(self.line) if self.line else GENESIS
+        return digest(self.line) if self.line else self.known
+
+
+@dataclass(frozen=True, slots=True)
+class Base:
+    """A derived cache to start from instead of the beginning of every log.
+
+    Attributes:
+        logs: per log, ``[inode, size, mtime_ns, offset, line]`` (``_cache.Head``).
+        progress: the replayer's progress at that point (``Replayer.progress``).
+        snapshot: a shard's pycrdt state at that point (None: empty shard).
+        rows: every task's row at that point.
+        edges: every task's edge registers at that point.
+        tasks: a shard's resolved tasks at that point (without derived edges).
+    """
+
+    logs: dict[str, list[int]]
+    progress: dict[str, object]
+    snapshot: Callable[[str], bytes | None]
+    rows: dict[str, Row]
+    edges: RawEdges
+    tasks: Callable[[str], dict[str, Task]]
 
 
 class Replayer:
@@ -76,16 +102,25 @@ class Replayer:
         until_ms: fold only ops whose HLC is at or before this time (time
             travel). HLCs only grow along a writer's log, so this keeps a
             prefix of every writer's records -- an order pycrdt accepts.
+        base: start from a derived cache: read the logs only after its
+            offsets, and load a shard's snapshot when the shard is first needed.
     """
 
     def __init__(
-        self, logs_dir: Path, client_id: int | None = None, until_ms: int | None = None
+        self,
+        logs_dir: Path,
+        client_id: int | None = None,
+        until_ms: int | None = None,
+        base: Base | None = None,
     ) -> None:
         self.logs_dir = logs_dir
         self.until_ms = until_ms
-        self.replica = Replica(client_id)
+        self.base = base
+        #: every task's edge registers, as the last ``state()`` assembled them
+        self.edges: RawEdges = {}
+        self.replica = Replica(client_id, None if base is None else base.snapshot)
         self.cursors: dict[str, Cursor] = {}
-        self.heads: dict[str, Head] = {}
+        self.heads: dict[str, LogHead] = {}
         self.torn: dict[str, int] = {}
         self.max_hlc: Hlc = HLC_ZERO
         self.warnings: list[LogWarning] = []
@@ -104,6 +139,10 @@ class Replayer:
         self._writers: dict[str, _Writer] = {}
         # shard -> writer client id -> clock its last applied record declares
         self._expected: dict[str, dict[int, int]] = {}
+        # per log: digest of the line before the cursor, as restored from the cache
+        self._tails: dict[str, str] = {}
+        if base is not None:
+            self.restore(base)
 
     def catch_up(
         self,
@@ -158,7 +197,7 @@ class Replayer:
 
     def _read_file(self, name: str, sink: Callable[[Record], None] | None) -> int:
         cursor = self.cursors.setdefault(name, Cursor())
-        head = self.heads.setdefault(name, Head())
+        head = self.heads.setdefault(name, LogHead())
         path = self.logs_dir / name
         applied = 0
         for line in cursor.read(path):
@@ -168,7 +207,7 @@ class Replayer:
             if record.seq > head.seq:
                 head.seq = record.seq
                 head.line = line.data
-            applied += self._offer(name, line.number, record, sink)
+            applied += self._offer(name, line.number, record, line.data, sink)
         tail = cursor.tail
         if tail and self.torn.get(name) != cursor.offset:
             self.warnings.append(
@@ -195,7 +234,12 @@ class Replayer:
             return None
 
     def _offer(
-        self, name: str, number: int, record: Record, sink: Callable[[Record], None] | None
+        self,
+        name: str,
+        number: int,
+        record: Record,
+        data: bytes,
+        sink: Callable[[Record], None] | None,
     ) -> int:
         if self.until_ms is not None and record.hlc.ms > self.until_ms:
             return 0
@@ -203,7 +247,7 @@ class Replayer:
         if record.seq <= progress.applied or record.seq in progress.pending:
             return 0  # already applied (or waiting): a duplicate
         if record.seq != progress.applied + 1:
-            progress.pending[record.seq] = (name, number, record)
+            progress.pending[record.seq] = (name, number, record, data)
             return 0
         count = 0
         while True:
@@ -217,7 +261,7 @@ class Replayer:
             nxt = progress.pending.pop(record.seq + 1, None)
             if nxt is None:
                 return count
-            name, number, record = nxt
+            name, number, record, data = nxt
 
     def _apply(self, name: str, number: int, record: Record) -> None:
         try:
@@ -241,7 +285,8 @@ class Replayer:
             self.max_hlc = record.hlc
 
     def state(self) -> State:
-        """Resolve every task read so far (re-extracting only shards that changed)."""
+        """Every task read so far: shards this replayer changed are resolved again
+        from their documents; the others come from the base it started from."""
         for shard in sorted(self._stale):
             parts = []
             for task_id, raw in self.replica.extract(shard).items():
@@ -253,7 +298,70 @@ class Replayer:
             self._partials[shard] = parts
         self._extracted |= self._stale
         self._stale.clear()
-        return State.build(p for parts in self._partials.values() for p in parts)
+        fresh = {
+            shard: {p.task.id: p.task for p in parts} for shard, parts in self._partials.items()
+        }
+        registers: RawEdges = {}
+        rows: dict[str, Row] = {}
+        if self.base is not None:
+            registers = {k: v for k, v in self.base.edges.items() if k[:2] not in fresh}
+            rows = self.base.rows
+        for parts in self._partials.values():
+            for part in parts:
+                if part.edges:
+                    registers[part.task.id] = raw_edges(part)
+        self.edges = registers
+        load = None if self.base is None else self.base.tasks
+        return State.assemble(fresh, rows, registers, load)
+
+    def fresh_tasks(self, shard: str) -> dict[str, Task]:
+        """A shard's tasks as this replayer resolved them (without derived edges)."""
+        return {p.task.id: p.task for p in self._partials.get(shard, ())}
+
+    # ---------------------------------------------------------- persistence
+
+    def progress(self) -> dict[str, object]:
+        """Everything needed to resume from the current cursors (saved in the cache head)."""
+        return {
+            "writers": {w: p.applied for w, p in self._writers.items()},
+            "pending": [
+                [name, number, data.decode()]
+                for p in self._writers.values()
+                for name, number, _, data in p.pending.values()
+            ],
+            "heads": {name: [h.seq, h.digest] for name, h in self.heads.items()},
+            "expected": {s: {str(c): k for c, k in v.items()} for s, v in self._expected.items()},
+            "short": {s: sorted(v) for s, v in self._short.items()},
+            "max_hlc": self.max_hlc.to_json(),
+            "torn": self.torn,
+            "tails": {
+                name: digest(c.last) if c.last is not None else self._tails.get(name, GENESIS)
+                for name, c in self.cursors.items()
+            },
+        }
+
+    def restore(self, base: Base) -> None:
+        """Resume where ``base`` stopped (raises ValueError, KeyError, TypeError when malformed)."""
+        progress: dict[str, Any] = dict(base.progress)
+        for name, (_, _, _, offset, line) in base.logs.items():
+            self.cursors[name] = Cursor(offset, line)
+        for writer, applied in progress["writers"].items():
+            self._writers[writer] = _Writer(int(applied))
+        for name, number, text in progress["pending"]:
+            data = text.encode()
+            record = parse_record(data)
+            self._writers.setdefault(record.writer, _Writer()).pending[record.seq] = (
+                name, int(number), record, data,
+            )  # fmt: skip
+        for name, (seq, known) in progress["heads"].items():
+            self.heads[name] = LogHead(int(seq), b"", str(known))
+        for shard, clocks in progress["expected"].items():
+            self._expected[shard] = {int(c): int(k) for c, k in clocks.items()}
+        for shard, clients in progress["short"].items():
+            self._short[shard] = {int(c) for c in clients}
+        self.max_hlc = Hlc(*progress["max_hlc"])
+        self.torn = {str(k): int(v) for k, v in progress["torn"].items()}
+        self._tails = {str(k): str(v) for k, v in progress["tails"].items()}
 
     def take_extracted(self) -> frozenset[str]:
         """Shards whose tasks were re-extracted since the last call (and forget them)."""
@@ -320,7 +428,7 @@ class Replayer:
                 applied = self._writers.get(record.writer)
                 if applied is not None and record.seq <= applied.applied:
                     by_writer.setdefault(record.writer, {}).setdefault(record.seq, data)
-        self.replica.drop(shard)
+        self.replica.reset(shard)
         for writer in sorted(by_writer):
             for seq in sorted(by_writer[writer]):
                 try:

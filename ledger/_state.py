@@ -1,211 +1,90 @@
-"""From the documents' raw contents to resolved tasks: a pure function.
+"""The state of a list: a row per task, derived edges, and the tasks themselves.
 
-``resolve_task`` picks, for every field, the write with the greatest
-(HLC, session) among the writers' entries (``_schema``). ``State.build``
-then derives ``blocks``/``blockedBy`` from the edges of all live tasks, so
-the two can never disagree, dropping -- deterministically, on every replica
--- the latest edge of any cycle that concurrent writes created.
+A ``State`` answers most questions from its *rows* -- id, short id, status,
+owner, subject, lease, creation order -- and its derived edges, and loads
+full ``Task`` values only when asked, shard by shard (the derived cache
+keeps each shard's tasks in its own file). ``blocks``/``blockedBy`` are
+derived from the edges stored on live tasks, so the two can never disagree;
+when concurrent writes made edges close a cycle, every replica drops the
+same one: the latest by (HLC, session).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from ._errors import Ambiguous, NotFound
-from ._model import SCALAR_FIELDS, Json, Lease, Note, Stamp, Status, Task, sorted_pairs
-from ._schema import DESCRIPTION, NOTES, parse_entry, parse_note
+from ._model import Status, Task
+from ._resolve import Partial
 
-_STATUSES = {s.value: s for s in Status}
 _HEX_RE = re.compile(r"[0-9a-f]+")
-_TASK_ID_RE = re.compile(r"[0-9a-f]{16}")
-
-
-def is_task_id(value: str) -> bool:
-    """Tell whether a string is a full task id (16 lowercase hex digits)."""
-    return bool(_TASK_ID_RE.fullmatch(value))
-
-
 SHORT_ID_MIN = 4
+_COMPLETED = Status.COMPLETED.value
+_PENDING = Status.PENDING.value
 
-Winner = tuple[Json, Stamp]
+Key = tuple[int, int, str, str]
+#: per blocked task: blocker -> (switched on, key of the write that won)
+RawEdges = dict[str, dict[str, tuple[bool, Key]]]
 
 
-@dataclass(slots=True)
-class Partial:
-    """A task resolved on its own, before edges between tasks are derived.
+class Row(NamedTuple):
+    """What most commands need to know about a task, without loading it.
 
     Attributes:
-        task: the task with empty ``blocks``/``blocked_by``.
-        edges: blocker id -> (on, stamp) for every edge stored on this task.
+        id: the full id.
+        short: its shortest unique prefix of at least four characters.
+        status: ``pending``, ``in_progress`` or ``completed``.
+        owner: the owner, or "".
+        subject: the subject.
+        deleted: True for a tombstone.
+        lease_until: the end of its claim's lease (epoch ms), if claimed.
+        lease_holder: the session that holds (or held) that lease.
+        created: the creation stamp's order key (HLC ms, counter, session, writer).
     """
 
-    task: Task
-    edges: dict[str, tuple[bool, Stamp]]
+    id: str
+    short: str
+    status: str
+    owner: str
+    subject: str
+    deleted: bool
+    lease_until: int | None
+    lease_holder: str | None
+    created: Key
 
-
-def _winner(table: dict[str, Winner], name: str, value: Json, stamp: Stamp) -> None:
-    current = table.get(name)
-    if current is None or stamp.key > current[1].key:
-        table[name] = (value, stamp)
-
-
-def _str(value: Json) -> str:
-    return value if isinstance(value, str) else ""
-
-
-class Memo:
-    """Parsed entries and notes by their raw text: a task's entries change one
-    at a time, so re-resolving it after an op parses only what is new.
-
-    Args:
-        limit: forget everything once this many texts are remembered.
-    """
-
-    def __init__(self, limit: int = 500_000) -> None:
-        self.limit = limit
-        self._entries: dict[tuple[str, str], tuple[Json, Stamp] | None] = {}
-        self._notes: dict[str, tuple[str, Stamp] | None] = {}
-
-    def entry(self, raw: Json, writer: str) -> tuple[Json, Stamp] | None:
-        """``parse_entry``, remembered."""
-        if not isinstance(raw, str):
+    def holder(self, now_ms: int) -> str | None:
+        """The session holding the task under a live lease, if any (``Task.holder``)."""
+        if self.lease_until is None or self.deleted or self.status == _COMPLETED:
             return None
-        key = (raw, writer)
-        try:
-            return self._entries[key]
-        except KeyError:
-            pass
-        if len(self._entries) > self.limit:
-            self._entries.clear()
-        found = self._entries[key] = parse_entry(raw, writer)
-        return found
-
-    def note(self, raw: Json) -> tuple[str, Stamp] | None:
-        """``parse_note``, remembered."""
-        if not isinstance(raw, str):
-            return None
-        try:
-            return self._notes[raw]
-        except KeyError:
-            pass
-        if len(self._notes) > self.limit:
-            self._notes.clear()
-        found = self._notes[raw] = parse_note(raw)
-        return found
+        return self.lease_holder if self.lease_until > now_ms else None
 
 
-_NO_MEMO_LIMIT = 0
-
-
-def resolve_task(task_id: str, raw: Json, memo: Memo | None = None) -> Partial | None:
-    """Resolve one task map's contents.
-
-    Args:
-        task_id: the task's id.
-        raw: the task map exported as JSON.
-        memo: remembered parses, for callers that resolve the same task often.
-
-    Returns:
-        The resolved task, or None when the map has no creation entry (it
-        was never created; nothing shows it).
-    """
-    if not isinstance(raw, dict):
-        return None
-    memo = Memo(_NO_MEMO_LIMIT) if memo is None else memo
-    created: Stamp | None = None
-    updated: Stamp | None = None
-    scalars: dict[str, Winner] = {}
-    meta: dict[str, Winner] = {}
-    edges: dict[str, Winner] = {}
-    for key, val in raw.items():
-        kind = key[:2]
-        rest = key[2:]
-        if kind in ("c:", "u:"):
-            parsed = memo.entry(val, rest)
-            if parsed is None:
-                continue
-            stamp = parsed[1]
-            if kind == "c:":
-                if created is None or stamp.key < created.key:
-                    created = stamp
-            elif updated is None or stamp.key > updated.key:
-                updated = stamp
-            continue
-        if kind == "f:":
-            table = scalars
-        elif kind == "m:":
-            table = meta
-        elif kind == "b:":
-            table = edges
-        else:
-            continue
-        name, _, writer = rest.rpartition(":")
-        if kind == "b:" and not is_task_id(name):
-            continue
-        parsed = memo.entry(val, writer)
-        if parsed is not None:
-            _winner(table, name, parsed[0], parsed[1])
-    if created is None:
-        return None
-    notes = []
-    raw_notes = raw.get(NOTES)
-    if isinstance(raw_notes, list):
-        for item in raw_notes:
-            note = memo.note(item)
-            if note is not None:
-                notes.append(Note(note[0], note[1]))
-    notes.sort(key=lambda n: n.stamp.key)
-
-    def scalar(name: str) -> Json:
-        won = scalars.get(name)
-        return None if won is None else won[0]
-
-    status = _STATUSES.get(_str(scalar("status")), Status.PENDING)
-    lease = None
-    won_lease = scalars.get("lease")
-    if won_lease is not None and type(won_lease[0]) is int:
-        lease = Lease(won_lease[1].session, won_lease[0], won_lease[1])
-    provenance = [(name, won[1]) for name, won in scalars.items() if name in SCALAR_FIELDS]
-    provenance += [(f"metadata.{k}", won[1]) for k, won in meta.items()]
-    provenance += [(f"blockedBy.{k}", won[1]) for k, won in edges.items()]
-    if updated is None or updated.key < created.key:
-        updated = created
-    task = Task(
-        id=task_id,
-        subject=_str(scalar("subject")),
-        description=_str(raw.get(DESCRIPTION)),
-        active_form=_str(scalar("activeForm")),
-        status=status,
-        owner=_str(scalar("owner")),
-        metadata=sorted_pairs((k, won[0]) for k, won in meta.items() if won[0] is not None),
-        notes=tuple(notes),
-        deleted=scalar("deleted") is True,
-        created=created,
-        updated=updated,
-        provenance=tuple(sorted(provenance, key=lambda p: p[0])),
-        lease=lease,
+def row_of(task: Task, short: str) -> Row:
+    """A task's row."""
+    lease = task.lease
+    created = task.created.key if task.created is not None else (0, 0, "", "")
+    return Row(
+        task.id,
+        short,
+        task.status.value,
+        task.owner,
+        task.subject,
+        task.deleted,
+        None if lease is None else lease.until_ms,
+        None if lease is None else lease.holder,
+        created,
     )
-    return Partial(task, {k: (won[0] is True, won[1]) for k, won in edges.items()})
-
-
-def _reaches(graph: Mapping[str, list[str]], start: str, goal: str) -> bool:
-    seen = {start}
-    stack = [start]
-    while stack:
-        node = stack.pop()
-        if node == goal:
-            return True
-        for nxt in graph.get(node, ()):
-            if nxt not in seen:
-                seen.add(nxt)
-                stack.append(nxt)
-    return False
 
 
 def shortest_prefixes(ids: Iterable[str], minimum: int = SHORT_ID_MIN) -> dict[str, str]:
-    """Map each id to its shortest unique prefix of at least ``minimum`` characters."""
+    """Map each id to its shortest unique prefix of at least ``minimum`` characters.
+
+    With ``minimum`` above two, only ids of the same shard (same first two
+    digits) can matter, so shards can be done one at a time.
+    """
     ordered = sorted(ids)
     out: dict[str, str] = {}
     for i, ident in enumerate(ordered):
@@ -223,108 +102,274 @@ def shortest_prefixes(ids: Iterable[str], minimum: int = SHORT_ID_MIN) -> dict[s
 
 
 @dataclass(frozen=True, slots=True)
+class Edges:
+    """Edges as every reader derives them.
+
+    Attributes:
+        blocks: blocker -> the live tasks it blocks, in edge order.
+        blocked_by: blocked -> its live blockers, in edge order.
+        ignored: ``(blocker, blocked)`` edges left out to break cycles.
+    """
+
+    blocks: Mapping[str, tuple[str, ...]]
+    blocked_by: Mapping[str, tuple[str, ...]]
+    ignored: tuple[tuple[str, str], ...] = ()
+
+
+NO_EDGES = Edges({}, {})
+
+
+def _reaches(graph: Mapping[str, list[str]], start: str, goal: str) -> bool:
+    seen = {start}
+    stack = [start]
+    while stack:
+        node = stack.pop()
+        if node == goal:
+            return True
+        for nxt in graph.get(node, ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return False
+
+
+def derive(raw: RawEdges, live: Callable[[str], bool]) -> Edges:
+    """Derive ``blocks``/``blockedBy`` from the edge registers of all tasks.
+
+    Edges switched on between two live tasks are taken in (HLC, session)
+    order; one that would close a cycle is left out.
+    """
+    candidates = []
+    for blocked, registers in raw.items():
+        if not live(blocked):
+            continue
+        for blocker, (on, key) in registers.items():
+            if on and blocker != blocked and live(blocker):
+                candidates.append((key, blocker, blocked))
+    candidates.sort()
+    graph: dict[str, list[str]] = {}
+    blocked_by: dict[str, list[str]] = {}
+    ignored = []
+    for _, blocker, blocked in candidates:
+        if _reaches(graph, blocked, blocker):
+            ignored.append((blocker, blocked))
+            continue
+        graph.setdefault(blocker, []).append(blocked)
+        blocked_by.setdefault(blocked, []).append(blocker)
+    return Edges(
+        {k: tuple(v) for k, v in graph.items()},
+        {k: tuple(v) for k, v in blocked_by.items()},
+        tuple(ignored),
+    )
+
+
+def raw_edges(partial: Partial) -> dict[str, tuple[bool, Key]]:
+    """A resolved task's edge registers, as ``derive`` takes them."""
+    return {blocker: (on, stamp.key) for blocker, (on, stamp) in partial.edges.items()}
+
+
+class LazyTasks(Mapping[str, Task]):
+    """Tasks by id, in creation order, loaded a shard at a time on first use.
+
+    Args:
+        rows: every task's row, in creation order.
+        shards: tasks already at hand, by shard, without derived edges.
+        load: reads one shard's tasks (without derived edges) from the cache.
+        edges: the derived edges to put on each task.
+    """
+
+    def __init__(
+        self,
+        rows: Mapping[str, Row],
+        shards: dict[str, dict[str, Task]],
+        load: Callable[[str], dict[str, Task]] | None,
+        edges: Edges,
+    ) -> None:
+        self._rows = rows
+        self._shards = shards
+        self._load = load
+        self._edges = edges
+        self._done: dict[str, Task] = {}
+
+    def __getitem__(self, task_id: str) -> Task:
+        task = self._done.get(task_id)
+        if task is not None:
+            return task
+        if task_id not in self._rows:
+            raise KeyError(task_id)
+        shard = task_id[:2]
+        tasks = self._shards.get(shard)
+        if tasks is None:
+            if self._load is None:
+                raise KeyError(task_id)
+            tasks = self._shards[shard] = self._load(shard)
+        raw = tasks[task_id]
+        blocks = self._edges.blocks.get(task_id, ())
+        blocked_by = self._edges.blocked_by.get(task_id, ())
+        if blocks or blocked_by:
+            raw = replace(raw, blocks=blocks, blocked_by=blocked_by)
+        self._done[task_id] = raw
+        return raw
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._rows
+
+    def raw(self, shard: str) -> dict[str, Task]:
+        """One shard's tasks without derived edges (loading it if needed)."""
+        tasks = self._shards.get(shard)
+        if tasks is None:
+            tasks = {} if self._load is None else self._load(shard)
+            self._shards[shard] = tasks
+        return tasks
+
+
 class State:
     """Every task of a list as resolved from the records read so far.
 
     Attributes:
-        tasks: id -> task, deleted ones included, oldest first.
-        ignored_edges: ``(blocker, blocked)`` edges left out because
-            concurrent writes made them close a cycle.
+        rows: id -> row, deleted tasks included, oldest first.
+        tasks: id -> task, in the same order (loaded on first use).
+        edges: the derived edges.
     """
 
-    tasks: Mapping[str, Task]
-    ignored_edges: tuple[tuple[str, str], ...] = ()
-    _short: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    __slots__ = ("edges", "rows", "tasks")
+
+    def __init__(self, rows: dict[str, Row], tasks: LazyTasks, edges: Edges) -> None:
+        self.rows = rows
+        self.tasks = tasks
+        self.edges = edges
 
     @classmethod
     def build(cls, partials: Iterable[Partial]) -> State:
-        """Derive edges across tasks and order tasks oldest first."""
-        parts = sorted(partials, key=lambda p: (_created_key(p.task), p.task.id))
-        live = {p.task.id for p in parts if not p.task.deleted}
-        candidates: list[tuple[tuple[int, int, str, str], str, str]] = []
+        """A state from resolved tasks: order them, derive edges, compute short ids."""
+        parts = sorted(partials, key=lambda p: (_created(p.task), p.task.id))
+        by_shard: dict[str, dict[str, Task]] = {}
+        raw: RawEdges = {}
         for part in parts:
-            blocked = part.task.id
-            if blocked not in live:
-                continue
-            for blocker, (on, stamp) in part.edges.items():
-                if on and blocker in live and blocker != blocked:
-                    candidates.append((stamp.key, blocker, blocked))
-        candidates.sort()
-        graph: dict[str, list[str]] = {}
-        blocks: dict[str, list[str]] = {}
-        blocked_by: dict[str, list[str]] = {}
-        ignored = []
-        for _, blocker, blocked in candidates:
-            if _reaches(graph, blocked, blocker):
-                ignored.append((blocker, blocked))
-                continue
-            graph.setdefault(blocker, []).append(blocked)
-            blocks.setdefault(blocker, []).append(blocked)
-            blocked_by.setdefault(blocked, []).append(blocker)
-        tasks: dict[str, Task] = {}
-        for part in parts:
-            task = part.task
-            ident = task.id
-            if ident in blocks or ident in blocked_by:
-                task = replace(
-                    task,
-                    blocks=tuple(blocks.get(ident, ())),
-                    blocked_by=tuple(blocked_by.get(ident, ())),
-                )
-            tasks[ident] = task
-        return cls(tasks, tuple(ignored))
+            by_shard.setdefault(part.task.id[:2], {})[part.task.id] = part.task
+            if part.edges:
+                raw[part.task.id] = raw_edges(part)
+        return cls.assemble(by_shard, {}, raw, None)
+
+    @classmethod
+    def assemble(
+        cls,
+        fresh: dict[str, dict[str, Task]],
+        rows_elsewhere: Mapping[str, Row],
+        raw: RawEdges,
+        load: Callable[[str], dict[str, Task]] | None,
+    ) -> State:
+        """A state from the shards at hand plus the rows of all other shards.
+
+        Args:
+            fresh: tasks of the shards resolved here, without derived edges.
+            rows_elsewhere: rows of tasks in other shards (the cache's).
+            raw: the edge registers of every task.
+            load: reads another shard's tasks from the cache.
+        """
+        rows = {r.id: r for r in rows_elsewhere.values() if r.id[:2] not in fresh}
+        for tasks in fresh.values():
+            shorts = shortest_prefixes(tasks)
+            for task_id, task in tasks.items():
+                rows[task_id] = row_of(task, shorts[task_id])
+        ordered = dict(sorted(rows.items(), key=lambda kv: (kv[1].created, kv[0])))
+
+        def live(task_id: str) -> bool:
+            row = ordered.get(task_id)
+            return row is not None and not row.deleted
+
+        edges = derive(raw, live)
+        return cls(ordered, LazyTasks(ordered, dict(fresh), load, edges), edges)
+
+    @property
+    def ignored_edges(self) -> tuple[tuple[str, str], ...]:
+        """``(blocker, blocked)`` edges left out to break cycles."""
+        return self.edges.ignored
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, State):
+            return NotImplemented
+        return (
+            self.rows == other.rows
+            and self.edges == other.edges
+            and all(self.tasks[i] == other.tasks[i] for i in self.rows)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"State({len(self.rows)} tasks)"
 
     def live(self) -> Iterator[Task]:
         """Tasks that are not deleted, oldest first."""
-        return (t for t in self.tasks.values() if not t.deleted)
+        return (self.tasks[i] for i, row in self.rows.items() if not row.deleted)
+
+    def live_rows(self) -> Iterator[Row]:
+        """Rows of tasks that are not deleted, oldest first."""
+        return (row for row in self.rows.values() if not row.deleted)
 
     def short(self, task_id: str) -> str:
         """The shortest unique prefix (at least 4 characters) of an id."""
-        if not self._short:
-            self._short.update(shortest_prefixes(self.tasks))
-        return self._short.get(task_id, task_id)
+        row = self.rows.get(task_id)
+        return task_id if row is None else row.short
 
-    def find(self, ref: str) -> Task:
-        """Resolve a full id or unique prefix (deleted tasks included).
+    def resolve(self, ref: str) -> str:
+        """The full id a reference names: a full id or a unique prefix (deleted tasks included).
 
         Raises:
             NotFound: when nothing matches.
             Ambiguous: when several tasks match, listing them.
         """
         key = ref.strip().lower()
-        task = self.tasks.get(key)
-        if task is not None:
-            return task
+        if key in self.rows:
+            return key
         if not key or not _HEX_RE.fullmatch(key):
             raise NotFound(f"no task matches {ref!r}")
-        found = [t for t in self.tasks.values() if t.id.startswith(key)]
+        found = [row for task_id, row in self.rows.items() if task_id.startswith(key)]
         if not found:
             raise NotFound(f"no task matches {ref!r}")
         if len(found) > 1:
-            live = [t for t in found if not t.deleted]
+            live = [row for row in found if not row.deleted]
             if len(live) == 1:
-                return live[0]
-            raise Ambiguous(ref, tuple(sorted(t.id for t in found)))
-        return found[0]
+                return live[0].id
+            raise Ambiguous(ref, tuple(sorted(row.id for row in found)))
+        return found[0].id
 
-    def is_ready(self, task: Task, now_ms: int) -> bool:
+    def find(self, ref: str) -> Task:
+        """The task a reference names (see ``resolve``).
+
+        Raises:
+            NotFound, Ambiguous: as ``resolve``.
+        """
+        return self.tasks[self.resolve(ref)]
+
+    def blocked_by(self, task_id: str) -> tuple[str, ...]:
+        """The task's live blockers (derived)."""
+        return self.edges.blocked_by.get(task_id, ())
+
+    def open_blockers(self, task: Task | Row) -> tuple[str, ...]:
+        """The task's blockers that are not completed."""
+        return tuple(b for b in self.blocked_by(task.id) if self.rows[b].status != _COMPLETED)
+
+    def is_ready(self, task: Task | Row, now_ms: int) -> bool:
         """Ready to start: every blocker completed, and pending and unowned, or its lease ran out.
 
         A task whose claim's lease expired is claimable again, whatever
         status and owner its holder left on it (unless completed).
         """
-        if task.deleted or task.status is Status.COMPLETED:
+        row = self.rows[task.id]
+        if row.deleted or row.status == _COMPLETED or self.open_blockers(row):
             return False
-        if not all(self.tasks[b].status is Status.COMPLETED for b in task.blocked_by):
-            return False
-        if task.lease is not None:
-            return not task.lease.live(now_ms)
-        return task.status is Status.PENDING and not task.owner
-
-    def open_blockers(self, task: Task) -> tuple[str, ...]:
-        """The task's blockers that are not completed."""
-        return tuple(b for b in task.blocked_by if self.tasks[b].status is not Status.COMPLETED)
+        if row.lease_until is not None:
+            return row.lease_until <= now_ms
+        return row.status == _PENDING and not row.owner
 
 
-def _created_key(task: Task) -> tuple[int, int, str, str]:
+def _created(task: Task) -> Key:
     return task.created.key if task.created is not None else (0, 0, "", "")

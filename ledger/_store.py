@@ -1,13 +1,14 @@
 """The service: open a list, answer from it, append ops to it.
 
-Reading: when the derived view covers exactly the logs on disk, it answers
-without touching pycrdt; otherwise every log is replayed, the view is saved
-and stale task files are rewritten.
+Reading: when the derived cache covers exactly the logs on disk, a command
+answers from it without importing pycrdt; otherwise a replayer starts from
+the cache's snapshots, reads only the log tails after it, and the cache and
+the stale task files are brought up to date (``_derived``).
 
-Writing: under the ``flock`` of the session's own log only (so the processes
-of one session take turns and never reuse a pycrdt clock), catch up on every
-log, let a pure planner decide the op, apply it as this writer, append the
-record with fsync, then refresh the view and the task files.
+Writing: under the ``flock`` of the session's own log only (so the
+processes of one session take turns and never reuse a pycrdt clock), catch
+up on every log, let a pure planner decide the op, apply it as this writer,
+append the record with fsync, then settle the derived files.
 """
 
 from __future__ import annotations
@@ -17,15 +18,14 @@ import hashlib
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
-from ._claims import CLAIM, LOST, RELEASE, ClaimFolder, Generation, Raced
-from ._errors import Blocked, ClaimHeld, InvalidValue, NothingReady, StorageError, TaskDeleted
-from ._log import Appender, LogWarning, Record, encode_record, make_dirs, scan_logs
-from ._materialize import Outcome, materialize
+from . import _claiming
+from ._derived import SETTLE_ROUNDS, CacheBroken, Derived
+from ._errors import StorageError
+from ._log import Appender, BadRecord, LogWarning, Record, encode_record, make_dirs, scan_logs
 from ._model import Json, Op, OpKind, Stamp, Task, iso_ms
 from ._paths import (
     Layout,
@@ -38,34 +38,18 @@ from ._paths import (
     log_name,
     parse_log_name,
 )
-from ._plan import (
-    Actor,
-    Edits,
-    plan_claim,
-    plan_create,
-    plan_delete,
-    plan_note,
-    plan_release,
-    plan_update,
-)
-from ._presence import Presence, read_presence
-from ._schema import shard_of
+from ._plan import Edits, plan_create, plan_delete, plan_note, plan_update
 from ._state import State
-from ._view import View, load_view, save_view
 
 if TYPE_CHECKING:
-    from ._audit import Conflict
+    from ._audit import Conflict, SessionInfo
     from ._exchange import Received
+    from ._materialize import Outcome
     from ._replay import Replayer
     from ._verify import Report
 
-DEFAULT_LEASE_S = 30 * 60
-
-# How often to re-check the logs after materializing, so a slower process
-# never leaves an older file behind a newer one (SPEC: files never go backwards).
-# (Each round catches up and writes again; rounds only repeat while other
-# processes keep appending, and each of those settles its own appends.)
-_SETTLE_ROUNDS = 32
+DEFAULT_LEASE_S = _claiming.DEFAULT_LEASE_S
+T = TypeVar("T")
 
 
 def wall_ms() -> int:
@@ -82,10 +66,6 @@ def task_id_for(writer: str, seq: int) -> str:
     return hashlib.blake2b(f"{writer}:{seq}".encode(), digest_size=8).hexdigest()
 
 
-def _stats(logs_dir: Path) -> dict[str, os.stat_result]:
-    return scan_logs(logs_dir)
-
-
 class Ledger:
     """One list, opened by one session.
 
@@ -100,7 +80,7 @@ class Ledger:
         self.session = session
         self.clock = clock
         self.warnings: list[str] = []
-        self._view: View | None = None
+        self.derived = Derived(layout, self.warnings)
         self._replayer: Replayer | None = None
         self._subscribers: list[Callable[[Record], None]] = []
 
@@ -122,69 +102,86 @@ class Ledger:
         layout = Layout(root, check_list_id(list_id or default_list()))
         return cls(layout, check_session(session or default_session()), clock=clock)
 
-    # ---------------------------------------------------------------- reading
+    # ------------------------------------------------------------ the state
+
+    def _rebuilding(self, action: Callable[[], T]) -> T:
+        """Run ``action``; if a cache file turns out broken, drop the cache and run it again."""
+        try:
+            return action()
+        except CacheBroken as exc:
+            self.warnings.append(f"the derived cache was broken ({exc}): rebuilt from the logs")
+            self.derived.forget()
+            self._replayer = None
+            return action()
 
     def state(self) -> State:
-        """The current state: from the fresh view, else from a replay of every log."""
-        return self._current(repair=True).state
+        """The current state: from the fresh cache, else caught up from the logs."""
+        return self._rebuilding(lambda: self._current(repair=True))
 
-    def _current(self, *, repair: bool) -> View:
-        stats = _stats(self.layout.logs)
-        view = self._view or load_view(self.layout.cache)
-        if view is not None and view.fresh(stats):
-            self._view = view
-            if repair:
-                self._repair_files(view)
-            return view
-        self._settle(self._replayer_for(None), stats, view)
-        assert self._view is not None
-        return self._view
+    def _current(self, *, repair: bool) -> State:
+        stats = scan_logs(self.layout.logs)
+        if self.derived.load() and self.derived.fresh(stats):
+            if repair and self.derived.repair():
+                stats = scan_logs(self.layout.logs)  # a writer may have moved on meanwhile
+                if not self.derived.fresh(stats):
+                    return self.derived.settle(self._replayer_for(None), stats)
+            assert self.derived.state is not None
+            return self.derived.state
+        return self.derived.settle(self._replayer_for(None), stats)
 
-    def _seen(self) -> State:
-        """The state a write decides on: the fresh view, else the replayer caught up.
+    def seen(self) -> State:
+        """The state a write decides on: the fresh cache, else the replayer caught up.
 
         Unlike ``state()`` it writes no file: the write settles afterwards.
         """
-        stats = _stats(self.layout.logs)
-        view = self._view or load_view(self.layout.cache)
-        if view is not None and view.fresh(stats):
-            self._view = view
-            return view.state
-        if self._view is None:
-            self._view = view
-        replayer = self._replayer_for(None)
-        replayer.catch_up(sorted(stats))
-        return replayer.state()
 
-    def refresh(self, *, rounds: int = _SETTLE_ROUNDS) -> State:
-        """Catch up on every log through this ledger's replayer, then update view and files.
+        def read() -> State:
+            stats = scan_logs(self.layout.logs)
+            if self._replayer is None and self.derived.load() and self.derived.fresh(stats):
+                assert self.derived.state is not None
+                return self.derived.state
+            replayer = self._replayer_for(None)
+            replayer.catch_up(sorted(stats))
+            return replayer.state()
 
-        Unlike ``state()``, this reads the logs even when the saved view is
-        fresh, so subscribers receive every record not delivered yet.
+        return self._rebuilding(read)
+
+    def refresh(self, *, rounds: int = SETTLE_ROUNDS) -> State:
+        """Catch up on every log through this ledger's replayer, then update cache and files.
+
+        Unlike ``state()``, this reads the logs even when the cache is fresh,
+        so subscribers receive every record not delivered yet.
 
         Args:
             rounds: how many times to re-check the logs after writing files.
         """
-        stats = _stats(self.layout.logs)
-        previous = self._view or load_view(self.layout.cache)
-        self._settle(self._replayer_for(None), stats, previous, rounds)
-        assert self._view is not None
-        return self._view.state
+        return self._rebuilding(
+            lambda: self.derived.settle(
+                self._replayer_for(None), scan_logs(self.layout.logs), rounds
+            )
+        )
 
     def read_new(self) -> State:
         """Read only what was appended since the last read, without touching any file.
 
         Subscribers receive the new records; the state returned is the
-        replayer's, which may be ahead of the saved view until ``refresh``.
+        replayer's, which may be ahead of the cache until ``refresh``.
         """
-        replayer = self._replayer_for(None)
-        replayer.catch_up(sorted(_stats(self.layout.logs)))
-        self.warnings.extend(str(w) for w in replayer.warnings)
-        replayer.warnings.clear()
-        return replayer.state()
+
+        def read() -> State:
+            replayer = self._replayer_for(None)
+            replayer.catch_up(sorted(scan_logs(self.layout.logs)))
+            self.warnings.extend(str(w) for w in replayer.warnings)
+            replayer.warnings.clear()
+            return replayer.state()
+
+        return self._rebuilding(read)
 
     def _replayer_for(self, client_id: int | None) -> Replayer:
         """This ledger's replayer, kept between calls so each reads only new bytes.
+
+        A new one starts from the derived cache: its offsets, and each shard's
+        snapshot when the shard is first needed.
 
         Args:
             client_id: the writer it must write as; None when any will do.
@@ -193,7 +190,12 @@ class Ledger:
 
         current = self._replayer
         if current is None:
-            current = self._replayer = Replayer(self.layout.logs, client_id)
+            base = self.derived.base(scan_logs(self.layout.logs))
+            try:
+                current = Replayer(self.layout.logs, client_id, base=base)
+            except (ValueError, KeyError, TypeError, BadRecord) as exc:
+                raise CacheBroken("the head's progress") from exc
+            self._replayer = current
             current.subscribers = self._subscribers
         elif client_id is not None:
             current.replica.client_id = client_id  # shards are adopted as they are written
@@ -243,10 +245,26 @@ class Ledger:
         return list(state.live())
 
     def ready(self) -> list[Task]:
-        """Tasks that are pending, unowned and have every blocker completed."""
+        """Tasks ready to start (``State.is_ready``), oldest first."""
         state = self.state()
         now = self.clock()
-        return [t for t in state.live() if state.is_ready(t, now)]
+        return [state.tasks[row.id] for row in state.live_rows() if state.is_ready(row, now)]
+
+    def materialize(self) -> Outcome:
+        """Rewrite every task file that differs from the logs, and remove strays."""
+        return self._rebuilding(
+            lambda: (self._current(repair=False), self.derived.force_materialize())[1]
+        )
+
+    # ------------------------------------------------------------ the audit
+
+    def _trail(self) -> list[Record]:
+        from ._audit import read_all, trail
+
+        problems: list[LogWarning] = []
+        records = trail(read_all(self.layout.logs, problems))
+        self.warnings.extend(str(p) for p in problems)
+        return records
 
     def history(
         self,
@@ -272,7 +290,7 @@ class Ledger:
         Raises:
             NotFound, Ambiguous: for a bad task reference.
         """
-        task_id = self.state().find(ref).id if ref is not None else None
+        task_id = self.state().resolve(ref) if ref is not None else None
         out = []
         for record in self._trail():
             if task_id is not None and record.task != task_id:
@@ -292,14 +310,6 @@ class Ledger:
             out = out[-limit:] if limit > 0 else []
         return out
 
-    def _trail(self) -> list[Record]:
-        from ._audit import read_all, trail
-
-        problems: list[LogWarning] = []
-        records = trail(read_all(self.layout.logs, problems))
-        self.warnings.extend(str(p) for p in problems)
-        return records
-
     def conflicts(self, ref: str | None = None) -> list[Conflict]:
         """Same-field writes whose value lost to a write that had not seen them.
 
@@ -311,67 +321,38 @@ class Ledger:
         """
         from ._audit import conflicts
 
-        task_id = self.state().find(ref).id if ref is not None else None
+        task_id = self.state().resolve(ref) if ref is not None else None
         found = conflicts(self._trail())
         return [c for c in found if task_id is None or c.task == task_id]
 
     def blame(self, ref: str) -> list[tuple[str, Json, Stamp]]:
         """For each current field of a task: its value and the write that set it.
 
-        Fields are the task's scalar fields, metadata keys and blockers (from
-        the winning writes), the description (its latest edit) and each note.
-
         Raises:
             NotFound, Ambiguous: for a bad task reference.
         """
+        from ._audit import blame
+
         state = self.state()
-        task = state.find(ref)
-        values: dict[str, Json] = {
-            "subject": task.subject,
-            "activeForm": task.active_form,
-            "status": task.status.value,
-            "owner": task.owner,
-            "deleted": task.deleted,
-            "lease": task.lease.until if task.lease else None,
-        }
-        meta = task.meta()
-        out: list[tuple[str, Json, Stamp]] = []
-        for name, stamp in task.provenance:
-            if name in values:
-                out.append((name, values[name], stamp))
-            elif name.startswith("metadata.") and name[9:] in meta:
-                out.append((name, meta[name[9:]], stamp))
-            elif name.startswith("blockedBy.") and name[10:] in task.blocked_by:
-                out.append((name, True, stamp))
-        edits = [r for r in self.history(task.id) if "description" in r.fields]
-        if edits and task.description:
-            last = edits[-1]
-            stamp = Stamp(last.hlc, last.session, last.writer, last.seq, last.hlc.ms)
-            out.append(("description", task.description, stamp))
-        out += [(f"note {n}", note.text, note.stamp) for n, note in enumerate(task.notes, 1)]
-        return out
+        task_id = state.resolve(ref)
+        return blame(state, task_id, self.history(task_id))
+
+    def sessions(self) -> list[SessionInfo]:
+        """Every session seen in the logs or running now: activity, holdings, liveness."""
+        from ._audit import sessions
+        from ._presence import read_presence
+
+        records = self._trail()
+        presence = read_presence(self.layout.presence)
+        return sessions(records, self.state(), presence, self.clock())
 
     def verify(self) -> Report:
         """Check every log for damage and tampering (see ``_verify``)."""
         from ._verify import verify
 
-        return verify(self.layout.logs)
+        return verify(self.layout.logs, self.derived.cache.read_head())
 
-    def materialize(self) -> Outcome:
-        """Rewrite every task file that differs from the logs, and remove strays."""
-        view = self._current(repair=False)
-        outcome = materialize(
-            self.layout.root,
-            view.state.tasks,
-            changed=(),
-            known=view.files,
-            check_disk=True,
-            force=True,
-        )
-        self._record_files(view, outcome)
-        return outcome
-
-    # ---------------------------------------------------------------- writing
+    # ------------------------------------------------------------ writing
 
     def create(self, edits: Edits) -> Task:
         """Create a pending task.
@@ -380,7 +361,7 @@ class Ledger:
             InvalidValue, NotFound, Ambiguous, DependencyError: for a bad request.
             StorageError: when the log cannot be written.
         """
-        return self._commit(lambda now, seen, new_id: plan_create(now, new_id, edits))
+        return self.commit(lambda now, seen, new_id: plan_create(now, new_id, edits))
 
     def update(
         self,
@@ -409,10 +390,10 @@ class Ledger:
                 holds (without ``force``), or when this session's claim lost.
             StorageError: when the log cannot be written.
         """
-        seen = based_on or self._seen()
-        task_id = seen.find(ref).id
-        claim = self._claim_check(seen, task_id, force)
-        task = self._commit(
+        seen = based_on or self.seen()
+        task_id = seen.resolve(ref)
+        claim = _claiming.check(self, seen, task_id, force)
+        task = self.commit(
             lambda now, seen_now, _: plan_update(
                 now, task_id, edits, OpKind.UPDATE, based_on or seen_now, claim.actor(now)
             )
@@ -428,10 +409,10 @@ class Ledger:
             ClaimHeld: when this session's claim on the task lost to another.
             StorageError: when the log cannot be written.
         """
-        seen = self._seen()
-        task_id = seen.find(ref).id
-        claim = self._claim_check(seen, task_id, False)
-        task = self._commit(lambda now, _s, _: plan_note(now, task_id, text, claim.actor(now)))
+        seen = self.seen()
+        task_id = seen.resolve(ref)
+        claim = _claiming.check(self, seen, task_id, False)
+        task = self.commit(lambda now, _s, _: plan_note(now, task_id, text, claim.actor(now)))
         claim.renew(task, self.clock())
         return task
 
@@ -443,10 +424,10 @@ class Ledger:
             ClaimHeld: for a task another session holds (without ``force``).
             StorageError: when the log cannot be written.
         """
-        seen = self._seen()
-        task_id = seen.find(ref).id
-        claim = self._claim_check(seen, task_id, force)
-        return self._commit(
+        seen = self.seen()
+        task_id = seen.resolve(ref)
+        claim = _claiming.check(self, seen, task_id, force)
+        return self.commit(
             lambda now, seen_now, _: plan_delete(now, task_id, seen_now, claim.actor(now))
         )
 
@@ -473,8 +454,9 @@ class Ledger:
             ClaimHeld: when another session holds or just won the task.
             StorageError: when the log or the claim files cannot be written.
         """
-        seen = self._seen()
-        return self._claim(seen, seen.find(ref).id, _lease_ms(lease_seconds), force)
+        lease = _claiming.lease_ms(lease_seconds)
+        seen = self.seen()
+        return _claiming.claim(self, seen, seen.resolve(ref), lease, force)
 
     def claim_ready(self, *, lease_seconds: float = DEFAULT_LEASE_S) -> Task:
         """Claim the oldest ready task, moving on to the next when another session wins one.
@@ -484,15 +466,7 @@ class Ledger:
             InvalidValue: for a lease that is not positive.
             StorageError: when the log or the claim files cannot be written.
         """
-        lease_ms = _lease_ms(lease_seconds)
-        seen = self._seen()
-        now = self.clock()
-        for task in [t for t in seen.live() if seen.is_ready(t, now)]:
-            try:
-                return self._claim(seen, task.id, lease_ms, False)
-            except (ClaimHeld, Blocked, TaskDeleted):
-                continue
-        raise NothingReady("no ready task to claim")
+        return _claiming.claim_ready(self, _claiming.lease_ms(lease_seconds))
 
     def release(self, ref: str, *, force: bool = False) -> Task:
         """End this session's claim at once: owner cleared, status pending unless completed.
@@ -503,84 +477,9 @@ class Ledger:
             InvalidValue: when this session neither holds nor owns it.
             StorageError: when the log cannot be written.
         """
-        seen = self._seen()
-        task_id = seen.find(ref).id
-        claim = self._claim_check(seen, task_id, force)
-        plan_release(seen, task_id, claim.actor(seen))
-        # Give the claim file back first: if the log append then fails, the
-        # log still shows the live lease, so nobody can take the task early.
-        claim.publish(RELEASE, 0)
-        return self._commit(
-            lambda now, seen_now, _: plan_release(now, task_id, claim.actor(now), seen_now)
-        )
+        return _claiming.release(self, ref, force)
 
-    def _claim(self, seen: State, task_id: str, lease_ms: int, force: bool) -> Task:
-        claim = self._claim_check(seen, task_id, force)
-        plan_claim(seen, task_id, claim.actor(seen), lease_ms)
-        won = claim.publish(CLAIM, claim.now_ms + lease_ms)
-        if won is not None and (won.session != self.session or won.kind != CLAIM):
-            did = "claimed" if won.kind == CLAIM else "released"
-            raise ClaimHeld(
-                f"task {seen.short(task_id)} is held by {won.session}: "
-                f"{won.session} {did} it at the same moment"
-            )
-        try:
-            return self._commit(
-                lambda now, seen_now, _: plan_claim(
-                    now, task_id, claim.actor(now, log_only=True), lease_ms, seen_now
-                )
-            )
-        except BaseException:
-            # The claim never reached the log: hand the generation back.
-            claim.publish(RELEASE, 0)
-            raise
-
-    def _claim_check(self, seen: State, task_id: str, force: bool) -> _ClaimCheck:
-        """Read the task's claim files; tell a session whose claim lost (once)."""
-        check = _ClaimCheck(self, seen, task_id, force)
-        mine = check.file_holder == self.session
-        other = seen.tasks[task_id].holder(check.now_ms)
-        if mine and other not in (None, self.session):
-            check.publish(LOST, 0)
-            raise ClaimHeld(
-                f"task {seen.short(task_id)} is held by {other}: their claim won over yours "
-                "(made on another replica at the same time)"
-            )
-        return check
-
-    def sessions(self) -> list[SessionInfo]:
-        """Every session seen in the logs: its activity and what it holds now."""
-        from ._audit import read_all, trail
-
-        problems: list[LogWarning] = []
-        records = trail(read_all(self.layout.logs, problems))
-        self.warnings.extend(str(p) for p in problems)
-        state = self.state()
-        now = self.clock()
-        last: dict[str, Record] = {}
-        count: dict[str, int] = {}
-        for record in records:
-            last[record.session] = record
-            count[record.session] = count.get(record.session, 0) + 1
-        holds: dict[str, list[Task]] = {}
-        for task in state.live():
-            holder = task.holder(now)
-            if holder is not None:
-                holds.setdefault(holder, []).append(task)
-        running: dict[str, list[Presence]] = {}
-        for found in read_presence(self.layout.presence):
-            if found.live(now):
-                running.setdefault(found.session, []).append(found)
-        return [
-            SessionInfo(
-                name,
-                count.get(name, 0),
-                last.get(name),
-                tuple(holds.get(name, ())),
-                tuple(sorted(running.get(name, ()), key=lambda p: p.started_ms)),
-            )
-            for name in sorted(set(last) | set(holds) | set(running))
-        ]
+    # ---------------------------------------------------- replica exchange
 
     def receive(self, lines: Iterable[bytes]) -> Received:
         """File record lines from another replica into this one (any subset, any order).
@@ -602,6 +501,8 @@ class Ledger:
         from ._exchange import outgoing
 
         return list(outgoing(self.layout))
+
+    # ------------------------------------------------------------ appending
 
     def writer_id(self) -> str:
         """This session's writer on this replica, created on first use.
@@ -639,7 +540,7 @@ class Ledger:
         """
         marker = self.layout.writers / self.session
         taken = set()
-        for name in _stats(self.layout.logs):
+        for name in scan_logs(self.layout.logs):
             parsed = parse_log_name(name)
             if parsed is not None:
                 taken.add(parsed[1])
@@ -664,18 +565,32 @@ class Ledger:
             raise StorageError(f"cannot record this session's writer in {marker}") from exc
         return writer
 
-    def _commit(self, plan: Callable[[State, State, str], Op]) -> Task:
-        """Append the op that ``plan(now, seen, new_id)`` decides.
+    def commit(self, plan: Callable[[State, State, str], Op]) -> Task:
+        """Append the op that ``plan(now, seen, new_id)`` decides; return its task.
 
         ``seen`` is the state when the command started (usually the fresh
-        view); ``now`` is every log caught up under the writer's lock. A
+        cache); ``now`` is every log caught up under the writer's lock. A
         writer whose own log is damaged is retired for a new one first.
         """
         # Refuse a bad request before creating anything: the (usually fresh)
-        # view finds unknown ids, cycles and bad values. The plan is made
+        # cache finds unknown ids, cycles and bad values. The plan is made
         # again under the lock, against every log.
-        seen = self._seen()
+        seen = self.seen()
         plan(seen, seen, "0" * 16)
+        try:
+            op = self._append_op(plan, seen)
+        except CacheBroken:  # raised before anything was appended
+            self.warnings.append("the derived cache was broken: rebuilt from the logs")
+            self.derived.forget()
+            self._replayer = None
+            op = self._append_op(plan, self.seen())
+        state = self._rebuilding(
+            lambda: self.derived.settle(self._replayer_for(None), scan_logs(self.layout.logs))
+        )
+        return state.tasks[op.task]
+
+    def _append_op(self, plan: Callable[[State, State, str], Op], seen: State) -> Op:
+        """Take the writer's lock, catch up, decide, apply and append; return the op."""
         writer = self.writer_id()
         retired = False
         while True:
@@ -683,8 +598,7 @@ class Ledger:
             replayer = self._replayer_for(int(writer, 16))
             try:
                 with Appender(self.layout.logs / own) as appender:
-                    stats = _stats(self.layout.logs)
-                    replayer.catch_up(sorted(stats))
+                    replayer.catch_up(sorted(scan_logs(self.layout.logs)))
                     damage = replayer.writer_damaged(writer)
                     if damage is not None and not retired:
                         old, writer, retired = writer, self._new_writer(replace=True), True
@@ -701,10 +615,7 @@ class Ledger:
                 # top of it would reuse its clocks. Start over from the logs.
                 self._replayer = None
                 raise
-            break
-        self._settle(replayer, _stats(self.layout.logs), self._view)
-        assert self._view is not None
-        return self._view.state.tasks[op.task]
+            return op
 
     def _append(
         self,
@@ -716,10 +627,10 @@ class Ledger:
         seen: State,
     ) -> Op:
         """Decide the op against every log, apply it as this writer, append it durably."""
-        from ._replay import Head
+        from ._replay import LogHead
 
         state = replayer.state()
-        head = replayer.heads.get(own) or Head()
+        head = replayer.heads.get(own) or LogHead()
         seq = head.seq + 1
         op = plan(state, seen, task_id_for(writer, seq))
         now = self.clock()
@@ -741,179 +652,3 @@ class Ledger:
         )
         appender.append(encode_record(record))
         return op
-
-    # ------------------------------------------------------ derived files
-
-    def _settle(
-        self,
-        replayer: Replayer,
-        stats: Mapping[str, os.stat_result],
-        previous: View | None,
-        rounds: int = _SETTLE_ROUNDS,
-    ) -> None:
-        """Save the view of what the replayer has read and bring task files up to it.
-
-        Re-checks the logs afterwards: if another process appended meanwhile,
-        it catches up and writes again, so the last process to finish always
-        leaves the newest files. (A follower settles one round at a time: the
-        next append wakes it up anyway.) The view is saved once, at the end.
-        """
-        view = None
-        for _ in range(rounds):
-            replayer.catch_up(sorted(stats))
-            self.warnings.extend(str(w) for w in replayer.warnings)
-            replayer.warnings.clear()
-            state = replayer.state()
-            changed = _changed(
-                previous.state if previous else None, state, replayer.take_extracted()
-            )
-            covered = {}
-            for name, cursor in replayer.cursors.items():
-                st = stats.get(name)
-                if st is not None and cursor.offset + cursor.tail == st.st_size:
-                    covered[name] = [st.st_ino, st.st_size, st.st_mtime_ns]
-                else:
-                    covered[name] = [-1, cursor.offset + cursor.tail, -1]
-            view = View(logs=covered, max_hlc=replayer.max_hlc, state=state)
-            known = previous.files if previous else {}
-            outcome = materialize(
-                self.layout.root,
-                state.tasks,
-                changed=changed,
-                known=known,
-                check_disk=previous is None or _folder_moved(self.layout.root, previous),
-            )
-            self._record_files(view, outcome, save=False)
-            previous = view
-            stats = _stats(self.layout.logs)
-            if view.fresh(stats):
-                break
-        if view is not None and self.layout.root.is_dir():
-            save_view(self.layout.cache, view)
-
-    def _repair_files(self, view: View) -> None:
-        """Rewrite task files that someone removed or replaced since the view."""
-        if not _folder_moved(self.layout.root, view):
-            return
-        outcome = materialize(
-            self.layout.root, view.state.tasks, changed=(), known=view.files, check_disk=True
-        )
-        self._record_files(view, outcome)
-        # A writer may have appended and written newer files while we repaired
-        # from the view: if so, catch up and write again, like any settle.
-        stats = _stats(self.layout.logs)
-        if not view.fresh(stats):
-            self._settle(self._replayer_for(None), stats, view)
-
-    def _record_files(self, view: View, outcome: Outcome, *, save: bool = True) -> None:
-        view.files = outcome.files
-        # After a refused write, make the next command look at the folder again.
-        view.folder_mtime = -1 if outcome.errors else outcome.folder_mtime
-        self.warnings.extend(f"task files not updated: {e}" for e in outcome.errors)
-        self._view = view
-        if save and self.layout.root.is_dir():
-            save_view(self.layout.cache, view)
-
-
-def _lease_ms(seconds: float) -> int:
-    if not seconds > 0 or seconds > 10 * 365 * 86400:
-        raise InvalidValue(f"lease must be between 0 and ten years of seconds, not {seconds}")
-    return max(int(seconds * 1000), 1)
-
-
-@dataclass(frozen=True, slots=True)
-class SessionInfo:
-    """A session as the logs and leases show it.
-
-    Attributes:
-        session: its name.
-        ops: how many ops it appended.
-        last: its latest op (by HLC), if any.
-        holds: live tasks it holds under a live lease now.
-        running: its processes that announce themselves and beat now (a
-            ``watch``, an MCP server); the session is *live* if there is one.
-    """
-
-    session: str
-    ops: int
-    last: Record | None
-    holds: tuple[Task, ...]
-    running: tuple[Presence, ...] = ()
-
-    @property
-    def live(self) -> bool:
-        """True while one of the session's processes is running (by its heartbeat)."""
-        return bool(self.running)
-
-
-class _ClaimCheck:
-    """What one command found about a task's claim, and how it updates the files."""
-
-    def __init__(self, ledger: Ledger, seen: State, task_id: str, force: bool) -> None:
-        self.ledger = ledger
-        self.task_id = task_id
-        self.force = force
-        self.now_ms = ledger.clock()
-        self.folder = ClaimFolder(ledger.layout.claims, task_id)
-        self.number, self.generation = self.folder.latest()
-        self.file_holder = None if self.generation is None else self.generation.holder(self.now_ms)
-
-    def actor(self, state: State, *, log_only: bool = False) -> Actor:
-        """The acting session, with the holder as ``state``'s log and (unless
-        ``log_only``) the claim files show it."""
-        holder = state.tasks[self.task_id].holder(self.now_ms)
-        if holder is None and not log_only:
-            holder = self.file_holder
-        return Actor(self.ledger.session, self.now_ms, self.force, holder)
-
-    def publish(self, kind: str, until_ms: int) -> Generation | None:
-        """Publish the next generation; return the winner's if another process got there first."""
-        try:
-            self.folder.publish(self.number, kind, self.ledger.session, until_ms, self.now_ms)
-        except Raced as raced:
-            if raced.winner is None:
-                return Generation(self.number + 1, CLAIM, "another session", 0, 0)
-            return raced.winner
-        self.number += 1
-        return None
-
-    def renew(self, task: Task, now_ms: int) -> None:
-        """After the holder's op renewed the lease in the log, renew the claim file too."""
-        lease = task.lease
-        if (
-            lease is not None
-            and task.holder(now_ms) == self.ledger.session
-            and (self.generation is None or self.generation.until_ms != lease.until_ms)
-        ):
-            self.publish(CLAIM, lease.until_ms)
-
-
-def _folder_moved(root: Path, view: View) -> bool:
-    try:
-        return root.stat().st_mtime_ns != view.folder_mtime
-    except OSError:
-        return False
-
-
-def _changed(before: State | None, after: State, shards: Iterable[str]) -> Iterable[str] | None:
-    """Ids whose task may differ between two states (None: all of them).
-
-    ``before`` must be the state the replayer last produced: then only tasks
-    in the re-extracted ``shards`` can have changed their own fields, while
-    any task can have changed its derived edges.
-    """
-    if before is None:
-        return None
-    old = before.tasks
-    fresh = set(shards)
-    out = []
-    for ident, task in after.tasks.items():
-        was = old.get(ident)
-        if was is None:
-            out.append(ident)
-        elif shard_of(ident) in fresh:
-            if was != task:
-                out.append(ident)
-        elif was.blocks != task.blocks or was.blocked_by != task.blocked_by:
-            out.append(ident)
-    return out

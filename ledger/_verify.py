@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._audit import Located
+from ._cache import Head
 from ._errors import StorageError
-from ._log import GENESIS, TORN_MARK, BadRecord, Cursor, Record, digest, parse_record
+from ._log import GENESIS, TORN_MARK, BadRecord, Cursor, Record, digest, parse_record, scan_logs
 from ._model import Hlc, Json, Op, OpKind
 from ._paths import parse_log_name
 from ._schema import DESCRIPTION, NOTES, parse_entry, parse_note
@@ -270,11 +271,14 @@ def _gaps(found: list[Located], report: Report) -> None:
             )
 
 
-def verify(logs: Path) -> Report:
+def verify(logs: Path, head: Head | None = None) -> Report:
     """Check every log in a folder.
 
     Args:
         logs: the ``.ledger/logs`` folder.
+        head: the derived cache's head, if any: a log that shrank or was
+            replaced under the offsets it covers was changed in place (logs
+            only ever grow), which is reported.
 
     Returns:
         The report; ``report.ok`` is False when any error was found.
@@ -299,5 +303,18 @@ def verify(logs: Path) -> Report:
                 )
     _gaps(found, report)
     _replay_check(found, report)
+    if head is not None:
+        stats = scan_logs(logs)
+        for name in head.broken_logs(logs, stats):
+            if name in stats:
+                report.problems.append(
+                    Problem(
+                        name,
+                        0,
+                        ERROR,
+                        "changed since the cache read it: its first "
+                        f"{head.logs[name][3]} bytes are not what they were (logs only grow)",
+                    )
+                )
     report.problems.sort()
     return report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -104,7 +105,7 @@ def test_files_end_equal_to_the_replay_after_racing_writers(home: Path) -> None:
         assert outcome.returncode == 0, outcome.stderr
     # no further command has run: the files left by the racing writers must be final
     on_disk = {p.stem: json.loads(p.read_text()) for p in (home / "main").glob("*.json")}
-    (home / "main" / ".ledger" / "cache" / "view.json").unlink()
+    shutil.rmtree(home / "main" / ".ledger" / "cache")
     replayed = {t["id"]: t for t in json.loads(tl(home, "list", "--json").stdout)}
     assert set(on_disk) == set(replayed)
     for tid, data in on_disk.items():

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 import ledger._materialize as materialize_module
-import ledger._store as store
 from ledger import Edits, Ledger
+from ledger._derived import Derived
 from tests.replicas import replay_dir
 
 
@@ -35,17 +35,17 @@ def test_a_read_repairing_files_while_a_writer_commits_leaves_the_newest(
     tid = alice.create(Edits(subject="old subject")).id
     Ledger.open(home, "l", "x").state()  # a fresh view on disk
     (home / "l" / "stray-trigger").write_text("")  # the folder changed: readers repair
-    real = store.load_view
+    real = Derived.load
 
-    def load_then_writer_commits(cache: Path) -> object:
-        view = real(cache)
-        monkeypatch.setattr(store, "load_view", real)
+    def load_then_writer_commits(self: Derived) -> bool:
+        loaded = real(self)
+        monkeypatch.setattr(Derived, "load", real)
         bob = Ledger.open(home, "l", "bob")
         bob.update(tid, Edits(subject="new subject"))
         bob.create(Edits(subject="brand new task"))
-        return view
+        return loaded
 
-    monkeypatch.setattr(store, "load_view", load_then_writer_commits)
+    monkeypatch.setattr(Derived, "load", load_then_writer_commits)
     Ledger.open(home, "l", "reader").state()
     assert files(home / "l") == replayed(home)
     assert sorted(files(home / "l").values()) == ["brand new task", "new subject"]
@@ -62,7 +62,7 @@ def test_ops_caught_up_under_the_lock_are_materialized(home: Path) -> None:
     def killed_after_append(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt  # bob dies right after his record is on disk
 
-    bob._settle = killed_after_append  # type: ignore[method-assign]
+    bob.derived.settle = killed_after_append  # type: ignore[method-assign,assignment]
     late = Ledger.open(home, "l", "alice")
     real_writer_id = late.writer_id
 
