@@ -18,9 +18,10 @@ from pathlib import Path
 
 from ledger._crdt import Replica
 from ledger._log import GENESIS, Appender, Record, digest, encode_record
-from ledger._model import Change, Hlc, Op, OpKind, Stamp, iso_ms
+from ledger._model import Change, Hlc, Op, OpKind, Stamp
 from ledger._paths import Layout, log_name
 from ledger._store import task_id_for
+from ledger._timeparse import iso_ms
 
 BULK_START_MS = 1_800_000_000_000
 

@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._fixtures import BULK_START_MS, bulk, cli_env, timed
-from ledger._model import iso_ms
+from ledger._timeparse import iso_ms
 
 TASKLEDGER = [sys.executable, "-m", "cli"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ledger import DEFAULT_LEASE_S
-from ledger._model import iso_ms
+from ledger._timeparse import iso_ms
 
 from ._options import Env, ledger_command
 from ._output import ago, emit_json, lease_text, record_json, table, task_json
@@ -79,7 +79,9 @@ def ready(env: Env, and_claim: bool, lease_seconds: float) -> None:
         task = env.ledger.claim_ready(lease_seconds=lease_seconds)
         _claimed(env, task.id)
         return
-    print_tasks(env, env.ledger.state(), env.ledger.ready())
+    state = env.ledger.state()
+    now = env.ledger.clock()
+    print_tasks(env, state, [r for r in state.live_rows() if state.is_ready(r, now)], now)
 
 
 @click.command()

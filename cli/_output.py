@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ledger import Json, Record, Stamp, State, Task
+if TYPE_CHECKING:
+    from ledger import Json, Record, Stamp, State, Task
 
 
 def emit_json(value: Any) -> None:
@@ -80,20 +81,19 @@ def record_json(record: Record, state: State | None = None) -> dict[str, Json]:
 
 
 def elide(text: str, width: int) -> str:
-    """One line of at most ``width`` characters."""
+    """One line of at most ``width`` characters: whitespace runs become one space."""
+    if len(text) <= width and text.isprintable() and "  " not in text and text.strip() == text:
+        return text  # the common case, without splitting
     flat = " ".join(text.split())
     return flat if len(flat) <= width else flat[: max(width - 1, 0)] + "…"
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     """Left-aligned columns; the last column is not padded."""
-    rows = [list(headers), *(list(r) for r in rows)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(headers) - 1)]
-    lines = []
-    for row in rows:
-        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
-        lines.append("  ".join([*cells, row[-1]]).rstrip())
-    return "\n".join(lines)
+    every = [tuple(headers), *map(tuple, rows)]
+    widths = [max(map(len, column)) for column in list(zip(*every, strict=True))[:-1]]
+    pattern = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
+    return "\n".join(pattern.format(*row).rstrip() for row in every)
 
 
 def short_list(state: State, ids: Iterable[str]) -> str:

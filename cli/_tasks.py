@@ -7,11 +7,12 @@ import sys
 import click
 
 from ledger import Edits, Status, Task
+from ledger._state import STATUSES
 
 from ._options import Env, MetaPair, ledger_command
 from ._output import emit_json, task_json
 
-STATUS = click.Choice([s.value for s in Status])
+STATUS = click.Choice(STATUSES)
 
 
 def _text(value: str | None) -> str | None:

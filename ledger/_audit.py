@@ -11,8 +11,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._log import BadRecord, Cursor, LogWarning, Record, parse_record, scan_logs
+from ._log import BadRecord, Cursor, LogWarning, Record, parse_record
 from ._model import Change, Json, Op, Stamp
+from ._paths import scan_logs
 from ._presence import Presence
 from ._state import Row, State
 

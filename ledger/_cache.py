@@ -31,22 +31,22 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._log import GENESIS, digest, line_before, make_dirs
-from ._model import Hlc, Lease, Note, Stamp, Status, Task
-from ._resolve import is_task_id
-from ._state import Key, RawEdges, Row
+from ._paths import is_task_id
+from ._state import Key, RawEdges, Row, RowTable
 
-CACHE_VERSION = 3
+if TYPE_CHECKING:  # loaded where used: a read answered from the rows needs neither
+    from ._model import Stamp, Task
+
+CACHE_VERSION = 4
 Ids = tuple[str, ...]
 #: rows (creation order), blocks, blockedBy, ignored edges
-RowsFile = tuple[dict[str, Row], dict[str, Ids], dict[str, Ids], tuple[tuple[str, str], ...]]
+RowsFile = tuple[RowTable, dict[str, Ids], dict[str, Ids], tuple[tuple[str, str], ...]]
 HEAD = "head.json"
 _GRACE_S = 120.0  # unreferenced files younger than this may still be read by someone
 
@@ -61,6 +61,8 @@ def _stamp_out(s: Stamp | None) -> list[Any] | None:
 
 
 def _stamp_in(raw: list[Any] | None) -> Stamp | None:
+    from ._model import Hlc, Stamp
+
     if raw is None:
         return None
     ms, counter, session, writer, seq, wall = raw
@@ -95,6 +97,8 @@ def task_out(t: Task) -> dict[str, Any]:
 
 def task_in(raw: dict[str, Any]) -> Task:
     """A task from cache JSON (raises on anything malformed)."""
+    from ._model import Lease, Note, Status, Task
+
     lease = None
     if raw["l"] is not None:
         until, stamp = raw["l"]
@@ -114,16 +118,6 @@ def task_in(raw: dict[str, Any]) -> Task:
         provenance=tuple((k, _stamp(s)) for k, s in raw["p"]),
         lease=lease,
     )
-
-
-def row_in(raw: list[Any]) -> Row:
-    """A row from cache JSON."""
-    task_id, short, status, owner, subject, deleted, until, holder, created = raw
-    if not (isinstance(task_id, str) and is_task_id(task_id)):
-        raise ValueError("bad row id")
-    ms, counter, session, writer = created
-    key: Key = (int(ms), int(counter), str(session), str(writer))
-    return Row(task_id, short, status, owner, subject, bool(deleted), until, holder, key)
 
 
 # ------------------------------------------------------------------------ head
@@ -176,6 +170,8 @@ class Head:
                     continue  # untouched since
                 out.append(name)  # rewritten in place: same size, new mtime
                 continue
+            from ._log import GENESIS, digest, line_before
+
             line = line_before(logs / name, mark[3])
             if line is None or (digest(line) if line else GENESIS) != tails.get(name):
                 out.append(name)
@@ -252,13 +248,15 @@ class Cache:
     # -- immutable files
 
     def _put(self, folder: Path, prefix: str, suffix: str, data: bytes) -> str | None:
-        token = secrets.token_hex(6)
+        token = os.urandom(6).hex()
         if self._replace(folder / f"{prefix}{token}{suffix}", data):
             return token
         return None
 
     def _replace(self, path: Path, data: bytes) -> bool:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        from ._log import make_dirs
+
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
         try:
             make_dirs(path.parent)
             tmp.write_bytes(data)
@@ -273,7 +271,7 @@ class Cache:
 
     def put_shard(self, shard: str, tasks: Mapping[str, Task], snapshot: bytes) -> str | None:
         """Write one shard's tasks and pycrdt snapshot; return their token."""
-        token = secrets.token_hex(6)
+        token = os.urandom(6).hex()
         view = _dump({"tasks": [task_out(t) for t in tasks.values()]})
         folder = self.shards_folder
         if self._replace(folder / f"{shard}.{token}.bin", snapshot) and self._replace(
@@ -315,7 +313,7 @@ class Cache:
     ) -> str | None:
         """Write the rows file; return its token."""
         body = {
-            "rows": [list(r) for r in rows.values()],
+            "columns": RowTable.columns_of(rows.values()),  # see ``RowTable``
             "blocks": blocks,
             "blockedBy": blocked_by,
             "ignored": [list(e) for e in ignored],
@@ -329,7 +327,7 @@ class Cache:
             OSError, ValueError, KeyError, TypeError: when missing or malformed.
         """
         raw = json.loads((self.folder / f"rows.{token}.json").read_bytes())
-        rows = {row.id: row for row in map(row_in, raw["rows"])}
+        rows = RowTable(raw["columns"])
         blocks = {k: tuple(v) for k, v in raw["blocks"].items()}
         blocked_by = {k: tuple(v) for k, v in raw["blockedBy"].items()}
         for ident, others in (*blocks.items(), *blocked_by.items()):

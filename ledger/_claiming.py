@@ -13,11 +13,12 @@ from ._errors import Blocked, ClaimHeld, InvalidValue, NothingReady, TaskDeleted
 from ._model import Task
 from ._plan import Actor, plan_claim, plan_release
 from ._state import State
+from ._store import DEFAULT_LEASE_S
 
 if TYPE_CHECKING:
     from ._store import Ledger
 
-DEFAULT_LEASE_S = 30 * 60
+__all__ = ["DEFAULT_LEASE_S", "check", "claim", "claim_ready", "lease_ms", "release"]
 
 
 def lease_ms(seconds: float) -> int:

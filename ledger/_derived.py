@@ -19,12 +19,12 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from ._cache import Aux, Cache, Head
-from ._log import scan_logs
-from ._materialize import Outcome, materialize
-from ._model import Task
+from ._paths import scan_logs
 from ._state import Edges, LazyTasks, State
 
 if TYPE_CHECKING:
+    from ._materialize import Outcome
+    from ._model import Task
     from ._paths import Layout
     from ._replay import Base, Replayer
 
@@ -171,6 +171,8 @@ class Derived:
         Returns:
             The state written.
         """
+        from ._materialize import Outcome, materialize
+
         changed_shards: set[str] = set()
         state = self.state
         outcome = Outcome()
@@ -272,6 +274,8 @@ class Derived:
         """Rewrite task files that were removed or replaced since the head; True if it looked."""
         if self.state is None or not self._folder_moved():
             return False
+        from ._materialize import materialize
+
         outcome = materialize(
             self.layout.root, self.state, changed=(), known=self._aux().files, check_disk=True
         )
@@ -288,6 +292,8 @@ class Derived:
 
     def force_materialize(self) -> Outcome:
         """Compare every task file with the state and fix what differs (``materialize``)."""
+        from ._materialize import materialize
+
         assert self.state is not None
         outcome = materialize(
             self.layout.root,

@@ -31,9 +31,8 @@ from ._log import (
     digest,
     make_dirs,
     parse_record,
-    scan_logs,
 )
-from ._paths import Layout, log_name
+from ._paths import Layout, log_name, scan_logs
 
 _TAIL = 1 << 16
 

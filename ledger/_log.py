@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 
 from ._errors import StorageError
 from ._model import Hlc, Json, OpKind
-from ._paths import is_writer_id, parse_log_name
+from ._paths import is_writer_id
 
 FORMAT_VERSION = 1
 GENESIS = "0" * 64
@@ -326,29 +326,6 @@ class LogWarning:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
         return f"{where}: {self.problem}" if where else self.problem
-
-
-def scan_logs(logs_dir: Path) -> dict[str, os.stat_result]:
-    """Stat every log file in a folder (names that are not logs are ignored).
-
-    Raises:
-        StorageError: when the folder exists but cannot be listed.
-    """
-    try:
-        entries = list(os.scandir(logs_dir))
-    except FileNotFoundError:
-        return {}
-    except OSError as exc:
-        raise StorageError(f"cannot list the logs in {logs_dir}: {exc.strerror}") from exc
-    out = {}
-    for item in entries:
-        if parse_log_name(item.name) is not None:
-            try:
-                if item.is_file():
-                    out[item.name] = item.stat()
-            except OSError:
-                continue
-    return out
 
 
 class Appender:

@@ -21,6 +21,7 @@ from ._model import Task
 from ._state import State
 
 _OURS = re.compile(r"[0-9a-f]{16}\.json")
+_ID = re.compile(r"[0-9a-f]{16}")
 
 
 def render(task: Task) -> bytes:
@@ -124,6 +125,8 @@ def materialize(
         if ident in live and ident not in todo and ident not in out.files:
             out.files[ident] = stats
     for ident in sorted(todo):
+        if not _ID.fullmatch(ident):
+            continue  # never a path outside the folder, whatever a damaged cache says
         try:
             if ident not in live:
                 path = folder / f"{ident}.json"

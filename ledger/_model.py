@@ -6,11 +6,12 @@ module speaks.
 
 from __future__ import annotations
 
-import datetime as _dt
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeAlias
+
+from ._timeparse import iso_ms
 
 Json: TypeAlias = "bool | int | float | str | list[Json] | dict[str, Json] | None"
 
@@ -74,22 +75,6 @@ class Hlc:
 
 
 HLC_ZERO = Hlc(0, 0)
-
-
-def iso_ms(ms: int) -> str:
-    """Format epoch milliseconds as ISO 8601 UTC with milliseconds.
-
-    Args:
-        ms: milliseconds since the Unix epoch.
-
-    Returns:
-        A string like ``2026-11-23T21:54:00.123Z``.
-    """
-    try:
-        moment = _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.UTC)
-    except (OverflowError, OSError, ValueError):
-        return f"@{ms}ms"
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,14 +14,12 @@ Layout of one list (SPEC section 2)::
 
 from __future__ import annotations
 
-import getpass
 import os
 import re
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._errors import InvalidValue
+from ._errors import InvalidValue, StorageError
 
 LIST_PATTERN = "1-64 characters of [A-Za-z0-9._-], not starting with '.'"
 SESSION_PATTERN = "1-64 characters of [A-Za-z0-9._@-], not starting with '.'"
@@ -32,6 +30,14 @@ _LIST_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
 _SESSION_RE = re.compile(r"[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,63}")
 _WRITER_RE = re.compile(r"[0-9a-f]{13}")
 LOG_SUFFIX = ".jsonl"
+
+
+_TASK_ID_RE = re.compile(r"[0-9a-f]{16}")
+
+
+def is_task_id(value: str) -> bool:
+    """Tell whether a string is a full task id (16 lowercase hex digits)."""
+    return bool(_TASK_ID_RE.fullmatch(value))
 
 
 def check_list_id(value: str) -> str:
@@ -88,6 +94,9 @@ def default_session() -> str:
     explicit = os.environ.get("TASKLEDGER_SESSION")
     if explicit:
         return explicit
+    import getpass
+    import socket
+
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
@@ -158,3 +167,26 @@ class Layout:
     def cache(self) -> Path:
         """The folder of derived caches."""
         return self.ledger / "cache"
+
+
+def scan_logs(logs_dir: Path) -> dict[str, os.stat_result]:
+    """Stat every log file in a folder (names that are not logs are ignored).
+
+    Raises:
+        StorageError: when the folder exists but cannot be listed.
+    """
+    try:
+        entries = list(os.scandir(logs_dir))
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise StorageError(f"cannot list the logs in {logs_dir}: {exc.strerror}") from exc
+    out = {}
+    for item in entries:
+        if parse_log_name(item.name) is not None:
+            try:
+                if item.is_file():
+                    out[item.name] = item.stat()
+            except OSError:
+                continue
+    return out

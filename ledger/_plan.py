@@ -22,9 +22,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ._errors import Blocked, ClaimHeld, DependencyError, InvalidValue, TaskDeleted
-from ._model import Change, Json, Op, OpKind, Status, Task, iso_ms
+from ._model import Change, Json, Op, OpKind, Status, Task
 from ._state import State
 from ._textdiff import merge3
+from ._timeparse import iso_ms
 
 SUBJECT_MAX = 1_000
 ACTIVE_FORM_MAX = 1_000

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,10 +36,10 @@ from ._log import (
     Record,
     digest,
     parse_record,
-    scan_logs,
 )
 from ._model import HLC_ZERO, Hlc, Task
-from ._resolve import Memo, Partial, is_task_id, resolve_task
+from ._paths import is_task_id, scan_logs
+from ._resolve import Memo, Partial, resolve_task
 from ._state import RawEdges, Row, State, raw_edges
 
 _DECODE = base64.b64decode
@@ -88,7 +88,7 @@ class Base:
     logs: dict[str, list[int]]
     progress: dict[str, object]
     snapshot: Callable[[str], bytes | None]
-    rows: dict[str, Row]
+    rows: Mapping[str, Row]
     edges: RawEdges
     tasks: Callable[[str], dict[str, Task]]
 
@@ -302,7 +302,7 @@ class Replayer:
             shard: {p.task.id: p.task for p in parts} for shard, parts in self._partials.items()
         }
         registers: RawEdges = {}
-        rows: dict[str, Row] = {}
+        rows: Mapping[str, Row] = {}
         if self.base is not None:
             registers = {k: v for k, v in self.base.edges.items() if k[:2] not in fresh}
             rows = self.base.rows

@@ -8,21 +8,13 @@ the document. Edges between tasks are derived later, over all tasks
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from ._model import SCALAR_FIELDS, Json, Lease, Note, Stamp, Status, Task, sorted_pairs
+from ._paths import is_task_id
 from ._schema import DESCRIPTION, NOTES, parse_entry, parse_note
 
 _STATUSES = {s.value: s for s in Status}
-_TASK_ID_RE = re.compile(r"[0-9a-f]{16}")
-
-
-def is_task_id(value: str) -> bool:
-    """Tell whether a string is a full task id (16 lowercase hex digits)."""
-    return bool(_TASK_ID_RE.fullmatch(value))
-
-
 Winner = tuple[Json, Stamp]
 
 

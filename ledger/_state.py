@@ -12,18 +12,24 @@ same one: the latest by (HLC, session).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping, ValuesView
 from dataclasses import dataclass, replace
-from typing import NamedTuple
+from itertools import repeat
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._errors import Ambiguous, NotFound
-from ._model import Status, Task
-from ._resolve import Partial
+
+if TYPE_CHECKING:  # kept out of the import of a read answered from the cache
+    from ._model import Task
+    from ._resolve import Partial
 
 _HEX_RE = re.compile(r"[0-9a-f]+")
 SHORT_ID_MIN = 4
-_COMPLETED = Status.COMPLETED.value
-_PENDING = Status.PENDING.value
+_COMPLETED = "completed"  # Status.COMPLETED.value
+_PENDING = "pending"  # Status.PENDING.value
+#: the values of ``Status`` and ``OpKind``, for readers that do not load the model
+STATUSES = ("pending", "in_progress", "completed")
+OP_KINDS = ("create", "update", "claim", "release", "note", "delete")
 
 Key = tuple[int, int, str, str]
 #: per blocked task: blocker -> (switched on, key of the write that won)
@@ -168,7 +174,70 @@ def raw_edges(partial: Partial) -> dict[str, tuple[bool, Key]]:
     return {blocker: (on, stamp.key) for blocker, (on, stamp) in partial.edges.items()}
 
 
-class LazyTasks(Mapping[str, Task]):
+class RowTable(Mapping[str, Row]):
+    """Rows kept as the derived cache stores them, one list per field.
+
+    A ``Row`` is built when asked for: ``show`` needs a handful out of 10k.
+    ``values()`` and ``items()`` build them all in one pass with no Python
+    call per row -- most of what a warm ``list`` costs.
+
+    Args:
+        columns: ``Row``'s first eight fields, then the four of ``created``,
+            each a list with an entry per task, in creation order.
+
+    Raises:
+        ValueError: when the columns are not twelve lists of one length.
+    """
+
+    __slots__ = ("_columns", "_index", "_rows")
+
+    def __init__(self, columns: list[list[Any]]) -> None:
+        if len(columns) != 12 or not all(isinstance(c, list) for c in columns):
+            raise ValueError("rows need twelve columns")
+        self._columns = columns
+        self._index = dict(zip(columns[0], range(len(columns[0])), strict=True))
+        self._rows: dict[str, Row] | None = None
+        if len(self._index) != len(columns[0]) or any(len(c) != len(self._index) for c in columns):
+            raise ValueError("rows columns differ in length or repeat an id")
+
+    @staticmethod
+    def columns_of(rows: Iterable[Row]) -> list[list[Any]]:
+        """The columns that hold ``rows`` (the inverse of the constructor)."""
+        columns = [list(c) for c in zip(*(r[:8] + r.created for r in rows), strict=True)]
+        return columns or [[] for _ in range(12)]
+
+    def _all(self) -> dict[str, Row]:
+        if self._rows is None:
+            c = self._columns
+            every = zip(*c[:8], zip(*c[8:], strict=True), strict=True)
+            self._rows = dict(zip(c[0], map(tuple.__new__, repeat(Row), every), strict=True))
+        return self._rows
+
+    def __getitem__(self, task_id: str) -> Row:
+        if self._rows is not None:
+            return self._rows[task_id]
+        i = self._index[task_id]
+        c = self._columns
+        created = (c[8][i], c[9][i], c[10][i], c[11][i])
+        return Row(c[0][i], c[1][i], c[2][i], c[3][i], c[4][i], c[5][i], c[6][i], c[7][i], created)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._index
+
+    def values(self) -> ValuesView[Row]:
+        return self._all().values()
+
+    def items(self) -> ItemsView[str, Row]:
+        return self._all().items()
+
+
+class LazyTasks(Mapping[str, "Task"]):
     """Tasks by id, in creation order, loaded a shard at a time on first use.
 
     Args:
@@ -240,7 +309,7 @@ class State:
 
     __slots__ = ("edges", "rows", "tasks")
 
-    def __init__(self, rows: dict[str, Row], tasks: LazyTasks, edges: Edges) -> None:
+    def __init__(self, rows: Mapping[str, Row], tasks: LazyTasks, edges: Edges) -> None:
         self.rows = rows
         self.tasks = tasks
         self.edges = edges
@@ -331,7 +400,7 @@ class State:
             return key
         if not key or not _HEX_RE.fullmatch(key):
             raise NotFound(f"no task matches {ref!r}")
-        found = [row for task_id, row in self.rows.items() if task_id.startswith(key)]
+        found = [self.rows[task_id] for task_id in self.rows if task_id.startswith(key)]
         if not found:
             raise NotFound(f"no task matches {ref!r}")
         if len(found) > 1:

@@ -13,20 +13,14 @@ append the record with fsync, then settle the derived files.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
-import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from . import _claiming
 from ._derived import SETTLE_ROUNDS, CacheBroken, Derived
 from ._errors import StorageError
-from ._log import Appender, BadRecord, LogWarning, Record, encode_record, make_dirs, scan_logs
-from ._model import Json, Op, OpKind, Stamp, Task, iso_ms
 from ._paths import (
     Layout,
     check_list_id,
@@ -37,18 +31,23 @@ from ._paths import (
     is_writer_id,
     log_name,
     parse_log_name,
+    scan_logs,
 )
-from ._plan import Edits, plan_create, plan_delete, plan_note, plan_update
 from ._state import State
 
+# Writing needs pycrdt, the planner and the claim service; a read answered from
+# the cache needs none of them, so they are imported where a write begins.
 if TYPE_CHECKING:
     from ._audit import Conflict, SessionInfo
     from ._exchange import Received
+    from ._log import Appender, Record
     from ._materialize import Outcome
+    from ._model import Json, Op, Stamp, Task
+    from ._plan import Edits
     from ._replay import Replayer
     from ._verify import Report
 
-DEFAULT_LEASE_S = _claiming.DEFAULT_LEASE_S
+DEFAULT_LEASE_S = 30 * 60  # seconds a claim lasts unless renewed
 T = TypeVar("T")
 
 
@@ -63,6 +62,8 @@ def task_id_for(writer: str, seq: int) -> str:
     Distinct (writer, seq) pairs give distinct inputs, and the hash spreads
     ids evenly, so four-character prefixes are usually unique.
     """
+    import hashlib
+
     return hashlib.blake2b(f"{writer}:{seq}".encode(), digest_size=8).hexdigest()
 
 
@@ -186,6 +187,7 @@ class Ledger:
         Args:
             client_id: the writer it must write as; None when any will do.
         """
+        from ._log import BadRecord
         from ._replay import Replayer
 
         current = self._replayer
@@ -260,6 +262,7 @@ class Ledger:
 
     def _trail(self) -> list[Record]:
         from ._audit import read_all, trail
+        from ._log import LogWarning
 
         problems: list[LogWarning] = []
         records = trail(read_all(self.layout.logs, problems))
@@ -361,6 +364,8 @@ class Ledger:
             InvalidValue, NotFound, Ambiguous, DependencyError: for a bad request.
             StorageError: when the log cannot be written.
         """
+        from ._plan import plan_create
+
         return self.commit(lambda now, seen, new_id: plan_create(now, new_id, edits))
 
     def update(
@@ -390,6 +395,10 @@ class Ledger:
                 holds (without ``force``), or when this session's claim lost.
             StorageError: when the log cannot be written.
         """
+        from . import _claiming
+        from ._model import OpKind
+        from ._plan import plan_update
+
         seen = based_on or self.seen()
         task_id = seen.resolve(ref)
         claim = _claiming.check(self, seen, task_id, force)
@@ -409,6 +418,9 @@ class Ledger:
             ClaimHeld: when this session's claim on the task lost to another.
             StorageError: when the log cannot be written.
         """
+        from . import _claiming
+        from ._plan import plan_note
+
         seen = self.seen()
         task_id = seen.resolve(ref)
         claim = _claiming.check(self, seen, task_id, False)
@@ -424,6 +436,9 @@ class Ledger:
             ClaimHeld: for a task another session holds (without ``force``).
             StorageError: when the log cannot be written.
         """
+        from . import _claiming
+        from ._plan import plan_delete
+
         seen = self.seen()
         task_id = seen.resolve(ref)
         claim = _claiming.check(self, seen, task_id, force)
@@ -454,6 +469,8 @@ class Ledger:
             ClaimHeld: when another session holds or just won the task.
             StorageError: when the log or the claim files cannot be written.
         """
+        from . import _claiming
+
         lease = _claiming.lease_ms(lease_seconds)
         seen = self.seen()
         return _claiming.claim(self, seen, seen.resolve(ref), lease, force)
@@ -466,6 +483,8 @@ class Ledger:
             InvalidValue: for a lease that is not positive.
             StorageError: when the log or the claim files cannot be written.
         """
+        from . import _claiming
+
         return _claiming.claim_ready(self, _claiming.lease_ms(lease_seconds))
 
     def release(self, ref: str, *, force: bool = False) -> Task:
@@ -477,6 +496,8 @@ class Ledger:
             InvalidValue: when this session neither holds nor owns it.
             StorageError: when the log cannot be written.
         """
+        from . import _claiming
+
         return _claiming.release(self, ref, force)
 
     # ---------------------------------------------------- replica exchange
@@ -538,6 +559,8 @@ class Ledger:
         Raises:
             StorageError: when the ledger folder cannot be written.
         """
+        from ._log import make_dirs
+
         marker = self.layout.writers / self.session
         taken = set()
         for name in scan_logs(self.layout.logs):
@@ -545,10 +568,10 @@ class Ledger:
             if parsed is not None:
                 taken.add(parsed[1])
         while True:
-            writer = f"{secrets.randbits(52):013x}"
+            writer = f"{int.from_bytes(os.urandom(7)) >> 4:013x}"
             if int(writer, 16) and writer not in taken:
                 break
-        tmp = marker.with_name(f".{self.session}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        tmp = marker.with_name(f".{self.session}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
         try:
             make_dirs(self.layout.writers)
             tmp.write_text(writer + "\n")
@@ -591,6 +614,8 @@ class Ledger:
 
     def _append_op(self, plan: Callable[[State, State, str], Op], seen: State) -> Op:
         """Take the writer's lock, catch up, decide, apply and append; return the op."""
+        from ._log import Appender
+
         writer = self.writer_id()
         retired = False
         while True:
@@ -627,7 +652,12 @@ class Ledger:
         seen: State,
     ) -> Op:
         """Decide the op against every log, apply it as this writer, append it durably."""
+        import base64
+
+        from ._log import Record, encode_record
+        from ._model import Stamp
         from ._replay import LogHead
+        from ._timeparse import iso_ms
 
         state = replayer.state()
         head = replayer.heads.get(own) or LogHead()

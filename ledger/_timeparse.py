@@ -1,4 +1,4 @@
-"""Times given on the command line: ISO 8601 or relative (``10m``, ``2h``, ``3d``)."""
+"""Times on the command line: ISO 8601 or relative (``10m``, ``2h``, ``3d``), and how they print."""
 
 from __future__ import annotations
 
@@ -40,3 +40,19 @@ def parse_time(text: str, now_ms: int) -> int:
         return int(moment.timestamp() * 1000)
     except (ValueError, OverflowError):
         raise problem from None
+
+
+def iso_ms(ms: int) -> str:
+    """Format epoch milliseconds as ISO 8601 UTC with milliseconds.
+
+    Args:
+        ms: milliseconds since the Unix epoch.
+
+    Returns:
+        A string like ``2026-11-23T21:54:00.123Z``.
+    """
+    try:
+        moment = _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        return f"@{ms}ms"
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"

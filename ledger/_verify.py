@@ -23,9 +23,9 @@ from pathlib import Path
 from ._audit import Located
 from ._cache import Head
 from ._errors import StorageError
-from ._log import GENESIS, TORN_MARK, BadRecord, Cursor, Record, digest, parse_record, scan_logs
+from ._log import GENESIS, TORN_MARK, BadRecord, Cursor, Record, digest, parse_record
 from ._model import Hlc, Json, Op, OpKind
-from ._paths import parse_log_name
+from ._paths import parse_log_name, scan_logs
 from ._schema import DESCRIPTION, NOTES, parse_entry, parse_note
 
 ERROR = "error"

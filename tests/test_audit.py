@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from ledger import Edits
-from ledger._model import iso_ms
+from ledger._timeparse import iso_ms
 from tests.conftest import Run
 from tests.replicas import Clock, Replica
 
