@@ -92,8 +92,8 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     """Left-aligned columns; the last column is not padded."""
     every = [tuple(headers), *map(tuple, rows)]
     widths = [max(map(len, column)) for column in list(zip(*every, strict=True))[:-1]]
-    pattern = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
-    return "\n".join(pattern.format(*row).rstrip() for row in every)
+    pattern = "  ".join(f"%-{w}s" for w in widths) + "  %s"  # %: faster than format here
+    return "\n".join(map(str.rstrip, map(pattern.__mod__, every)))
 
 
 def short_list(state: State, ids: Iterable[str]) -> str:

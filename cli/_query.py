@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from itertools import repeat
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import click
@@ -27,27 +29,39 @@ if TYPE_CHECKING:  # a list answered from the cache never loads the model
     from ledger import Json, Record, Row, State
 
 STATUS = click.Choice(STATUSES)
+_SHORT, _STATUS, _OWNER, _SUBJECT = map(attrgetter, ("short", "status", "owner", "subject"))
 
 
 def _table(state: State, rows: list[Row], now_ms: int) -> str:
-    """The task table. A warm ``list`` spends its time here, so it is one tight loop."""
+    """The task table: most of a warm ``list``, so it works column by column.
+
+    Every row costs a few C-level steps; only rows that are deleted,
+    blocked or have a lease get a Python-level look.
+    """
+    subjects = list(map(elide, map(_SUBJECT, rows), repeat(72)))
     blocked_by = state.edges.blocked_by
-    lines = [("ID", "STATUS", "OWNER", "SUBJECT")]
-    add = lines.append
-    for row in rows:
-        subject = elide(row.subject, 72)
+    special = [
+        i
+        for i, r in enumerate(rows)
+        if r.deleted or r.lease_until is not None or r.id in blocked_by
+    ]
+    for i in special:
+        row = rows[i]
         if row.deleted:
-            subject += "  [deleted]"
-        else:
-            if row.id in blocked_by:
-                blockers = state.open_blockers(row)
-                if blockers:
-                    subject += f"  [blocked by {short_list(state, blockers)}]"
-            lease = row.lease_until
-            if lease is not None and lease <= now_ms and row.status != "completed":
-                subject += "  [lease ran out]"
-        add((row.short, row.status, row.owner or "-", subject))
-    return table(lines[0], lines[1:])
+            subjects[i] += "  [deleted]"
+            continue
+        if row.id in blocked_by:
+            blockers = state.open_blockers(row)
+            if blockers:
+                subjects[i] += f"  [blocked by {short_list(state, blockers)}]"
+        lease = row.lease_until
+        if lease is not None and lease <= now_ms and row.status != "completed":
+            subjects[i] += "  [lease ran out]"
+    owners = [owner or "-" for owner in map(_OWNER, rows)]
+    return table(
+        ("ID", "STATUS", "OWNER", "SUBJECT"),
+        zip(map(_SHORT, rows), map(_STATUS, rows), owners, subjects, strict=True),
+    )
 
 
 def print_tasks(env: Env, state: State, rows: list[Row], now: int | None = None) -> None:

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._paths import is_task_id
-from ._state import Key, RawEdges, Row, RowTable
+from ._state import Key, RawEdges, Row, RowTable, gc_paused
 
 if TYPE_CHECKING:  # loaded where used: a read answered from the rows needs neither
     from ._model import Stamp, Task
@@ -326,7 +326,9 @@ class Cache:
         Raises:
             OSError, ValueError, KeyError, TypeError: when missing or malformed.
         """
-        raw = json.loads((self.folder / f"rows.{token}.json").read_bytes())
+        data = (self.folder / f"rows.{token}.json").read_bytes()
+        with gc_paused():
+            raw = json.loads(data)
         rows = RowTable(raw["columns"])
         blocks = {k: tuple(v) for k, v in raw["blocks"].items()}
         blocked_by = {k: tuple(v) for k, v in raw["blockedBy"].items()}
