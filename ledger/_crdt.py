@@ -5,7 +5,8 @@ commands answered from a fresh derived view never load it). Every pycrdt
 hazard the design knows of is guarded here:
 
 * updates are applied one at a time, never through ``merge_updates``
-  (quadratic, and it can panic on overlapping input);
+  (quadratic, and it can panic on overlapping input) -- during a replay,
+  many to a shard inside one transaction (``batched``);
 * pycrdt may raise ``PanicException``, a ``BaseException``: it is caught and
   translated, while KeyboardInterrupt and SystemExit pass through;
 * values are stored as JSON text (see ``_schema``), so no int reaches pycrdt;
@@ -19,11 +20,12 @@ hazard the design knows of is guarded here:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Any, TypeVar
 
-from pycrdt import Array, Doc, Map, Text, TransactionEvent
+from pycrdt import Array, Doc, Map, Text, Transaction, TransactionEvent
 
 from ._errors import StorageError
 from ._model import Change, Json, Op, OpKind, Stamp
@@ -86,6 +88,8 @@ class Replica:
         self.client_id = client_id
         self._docs: dict[str, Doc[Any]] = {}
         self._load = load
+        # shard -> its open transaction, while ``batched`` runs
+        self._open: dict[str, Transaction] | None = None
 
     @property
     def shards(self) -> tuple[str, ...]:
@@ -117,7 +121,46 @@ class Replica:
             RejectedUpdate: when pycrdt rejects the bytes.
         """
         doc = self._doc(shard)
-        _guard(lambda: doc.apply_update(update), "pycrdt rejected the update")
+        if self._open is not None and shard not in self._open:
+            txn = doc.transaction()
+            txn.__enter__()
+            self._open[shard] = txn
+        try:
+            _guard(lambda: doc.apply_update(update), "pycrdt rejected the update")
+        except RejectedUpdate:
+            self._close(shard)  # a transaction that saw an error is not reused
+            raise
+
+    @contextmanager
+    def batched(self) -> Iterator[None]:
+        """Apply updates in one transaction per shard until the block ends.
+
+        A transaction of its own costs most of applying an update (~12 of
+        ~17 us here); replaying logs applies thousands in a row. Reading a
+        shard inside the block sees everything applied so far.
+
+        Raises:
+            StorageError: when pycrdt cannot commit what was applied.
+        """
+        if self._open is not None:
+            yield
+            return
+        self._open = {}
+        try:
+            yield
+        finally:
+            for shard in list(self._open):
+                self._close(shard)
+            self._open = None
+
+    def _close(self, shard: str) -> None:
+        txn = None if self._open is None else self._open.pop(shard, None)
+        if txn is None:
+            return
+        try:
+            _guard(lambda: txn.__exit__(None, None, None), "cannot commit")
+        except RejectedUpdate as exc:
+            raise StorageError(f"shard {shard}: {exc}") from exc
 
     def state(self, shard: str) -> dict[int, int]:
         """The shard's state vector: client id -> clock."""
