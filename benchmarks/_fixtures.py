@@ -8,12 +8,17 @@ without replaying between ops, so 100k ops take seconds, not hours.
 from __future__ import annotations
 
 import base64
+import contextlib
+import json
 import os
+import platform
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from ledger._crdt import Replica
@@ -140,3 +145,59 @@ def cli_env(home: Path, list_id: str, session: str = "bench") -> dict[str, str]:
 def fmt_ms(seconds: float) -> str:
     """Seconds as milliseconds with one decimal."""
     return f"{seconds * 1000:.1f} ms"
+
+
+def percentile(samples: Sequence[float], pct: float) -> float:
+    """The ``pct``-th percentile (nearest rank) of ``samples``."""
+    ordered = sorted(samples)
+    rank = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered)) - 1))
+    return ordered[rank]
+
+
+@contextlib.contextmanager
+def scratch(prefix: str) -> Iterator[Path]:
+    """A temporary folder, removed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Print an aligned table: first column left, the others right."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        first, *rest = (str(c) for c in cells)
+        parts = [first.ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(rest, widths[1:], strict=False)
+        ]
+        return "  " + "  ".join(parts)
+
+    print(f"\n{title}")
+    print(line(header))
+    print("  " + "  ".join("-" * w for w in widths))
+    for row in rows:
+        print(line(row))
+    sys.stdout.flush()
+
+
+def write_results(name: str, data: object) -> Path:
+    """Write ``benchmarks/results/<name>.json`` with the machine it ran on."""
+    out = Path(__file__).resolve().parent / "results"
+    out.mkdir(exist_ok=True)
+    path = out / f"{name}.json"
+    payload = {"machine": machine(), "results": data}
+    path.write_text(json.dumps(payload, indent=2))
+    return path
+
+
+def machine() -> dict[str, object]:
+    """What the numbers were measured on."""
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "when": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+    }

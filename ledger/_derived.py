@@ -32,6 +32,11 @@ if TYPE_CHECKING:
 # while other processes keep appending, and each of those settles its own.
 SETTLE_ROUNDS = 32
 _COLLECT_EVERY_S = 60.0
+# A long-lived process (library, MCP server, watch) rewrites the cache at most
+# this often; in between, changed shards wait for its next write. A stale
+# cache costs a reader only the replay of the tail, and the first reader to
+# find it stale writes it again. A CLI command writes once, at once.
+_WRITE_EVERY_S = 0.25
 
 
 class CacheBroken(Exception):
@@ -54,6 +59,8 @@ class Derived:
         self.aux: Aux | None = None  # None: not read from the cache yet
         self.state: State | None = None
         self._collected = 0.0
+        self._written_at: float | None = None
+        self._pending: set[str] = set()  # shards changed since the last cache write
 
     # ------------------------------------------------------------- loading
 
@@ -229,10 +236,14 @@ class Derived:
         outcome: Outcome,
     ) -> None:
         """Write the changed shards, the rows, the aux and a new head (best effort)."""
+        self._pending.update(shards)
+        now = time.monotonic()
+        if self._written_at is not None and now - self._written_at < _WRITE_EVERY_S:
+            return
         if not self.layout.root.is_dir():
             return
         tokens = dict(self.head.shards) if self.head is not None else {}
-        for shard in sorted(shards):
+        for shard in sorted(self._pending):
             token = self.cache.put_shard(
                 shard, replayer.fresh_tasks(shard), replayer.replica.encode(shard)
             )
@@ -254,7 +265,8 @@ class Derived:
         )
         if self.cache.write_head(head):
             self.head = head
-            now = time.monotonic()
+            self._pending.clear()
+            self._written_at = now
             if now - self._collected > _COLLECT_EVERY_S:
                 self._collected = now
                 self.cache.collect(head)

@@ -411,6 +411,8 @@ def make_dirs(path: Path) -> None:
     Raises:
         OSError: when a folder cannot be created.
     """
+    if path.is_dir():
+        return
     missing = []
     probe = path
     while not probe.is_dir():

@@ -48,11 +48,23 @@ class Outcome:
     folder_mtime: int = -1
 
 
-def _write(folder: Path, task: Task) -> os.stat_result:
-    final = folder / f"{task.id}.json"
-    tmp = folder / f".{task.id}.json.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+def _holds(path: Path, data: bytes) -> os.stat_result | None:
+    """The file's stat if it already holds exactly ``data`` (say, another process wrote it)."""
     try:
-        tmp.write_bytes(render(task))
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            if st.st_size == len(data) and f.read(len(data) + 1) == data:
+                return st
+    except OSError:
+        pass
+    return None
+
+
+def _write(folder: Path, ident: str, data: bytes) -> os.stat_result:
+    final = folder / f"{ident}.json"
+    tmp = folder / f".{ident}.json.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    try:
+        tmp.write_bytes(data)
         tmp.replace(final)
     except OSError:
         try:
@@ -111,6 +123,8 @@ def materialize(
         for ident in live - todo:
             st = on_disk.get(ident)
             if st is None or (not force and [st.st_size, st.st_mtime_ns] != known.get(ident)):
+                # Missing, or rewritten since: usually by another process with the
+                # same bytes, which _write notices without touching the file.
                 todo.add(ident)
             elif force:
                 try:
@@ -134,9 +148,12 @@ def materialize(
                     path.unlink()
                     out.removed.append(ident)
             else:
-                st = _write(folder, state.tasks[ident])
+                data = render(state.tasks[ident])
+                st = _holds(folder / f"{ident}.json", data)
+                if st is None:
+                    st = _write(folder, ident, data)
+                    out.written.append(ident)
                 out.files[ident] = [st.st_size, st.st_mtime_ns]
-                out.written.append(ident)
         except FileNotFoundError:
             if not folder.exists():
                 out.errors.append(f"the list folder {folder} does not exist")

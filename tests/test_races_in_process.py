@@ -84,7 +84,7 @@ def test_a_refused_file_write_is_retried_by_the_next_command(
     alice = Ledger.open(home, "l", "alice")
     tid = alice.create(Edits(subject="one")).id
 
-    def denied(folder: Path, task: object) -> object:
+    def denied(folder: Path, ident: str, data: bytes) -> object:
         raise PermissionError(errno.EACCES, "Permission denied")
 
     monkeypatch.setattr(materialize_module, "_write", denied)
