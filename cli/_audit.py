@@ -30,7 +30,7 @@ def _write_json(write: Write) -> dict[str, Json]:
     }
 
 
-def _conflict_json(conflict: Conflict, subject: str | None) -> dict[str, Json]:
+def conflict_json(conflict: Conflict, subject: str | None) -> dict[str, Json]:
     return {
         "task": conflict.task,
         "subject": subject,
@@ -58,7 +58,7 @@ def conflicts(env: Env, task_id: str | None) -> None:
         return None if known is None else known.subject
 
     if env.as_json:
-        emit_json([_conflict_json(c, subject(c.task)) for c in found])
+        emit_json([conflict_json(c, subject(c.task)) for c in found])
         return
     if not found:
         click.echo("no conflicts", err=True)

@@ -36,6 +36,7 @@ COMMANDS = {
     "verify": "cli._admin:verify",
     "simulate": "cli._sim:simulate_command",
     "demo": "cli._demo:demo",
+    "mcp": "cli._mcp:mcp_command",
 }
 
 EXIT_ERROR = 1

@@ -39,8 +39,8 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
 
 @settings(max_examples=150)
 @given(
-    # demo spawns processes and watch runs until stopped: both are tested on their own
-    command=st.sampled_from(sorted(set(COMMANDS) - {"demo", "watch"})),
+    # demo spawns processes; watch and mcp run until stopped: each is tested on its own
+    command=st.sampled_from(sorted(set(COMMANDS) - {"demo", "watch", "mcp"})),
     args=st.lists(words, max_size=6),
     data=st.data(),
 )
