@@ -12,7 +12,8 @@
 ``head.json`` names, for every log, the inode, size and mtime it covers and
 where the replayer stopped (byte offset, line, hash-chain head), plus the
 replayer's progress per writer. Every other file is immutable: a new
-version is written under a new random token, then a new head pointing at it
+version is written under a new token (random; for a shard, the checksums
+of its two files, which a reader checks), then a new head pointing at it
 replaces the old one with one rename. A reader that read a head reads a
 consistent set of files, whatever other processes write meanwhile; two
 writers racing simply leave the head of whichever renamed last, which is
@@ -31,7 +32,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,11 +46,14 @@ from ._state import Key, RawEdges, Row, RowTable, gc_paused
 if TYPE_CHECKING:  # loaded where used: a read answered from the rows needs neither
     from ._model import Stamp, Task
 
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 Ids = tuple[str, ...]
 #: rows (creation order), blocks, blockedBy, ignored edges
 RowsFile = tuple[RowTable, dict[str, Ids], dict[str, Ids], tuple[tuple[str, str], ...]]
 HEAD = "head.json"
+_SHARD = re.compile(r"[0-9a-f]{2}")
+_SHARD_TOKEN = re.compile(r"[0-9a-f]{16}")  # crc32 of the snapshot, then of the tasks
+_TOKEN = re.compile(r"[0-9a-f]{12}")  # random
 _GRACE_S = 120.0  # unreferenced files younger than this may still be read by someone
 
 
@@ -222,12 +228,20 @@ class Cache:
                     for v in logs.values()
                 )
                 and isinstance(shards, dict)
-                and all(isinstance(k, str) and isinstance(v, str) for k, v in shards.items())
+                and all(
+                    isinstance(k, str)
+                    and _SHARD.fullmatch(k)
+                    and isinstance(v, str)
+                    and _SHARD_TOKEN.fullmatch(v)
+                    for k, v in shards.items()
+                )
                 and isinstance(raw["progress"], dict)
                 and type(raw["folder_mtime"]) is int
             ):
                 return None
             rows, aux = str(raw["rows"]), str(raw["aux"])
+            if not (_TOKEN.fullmatch(rows) and _TOKEN.fullmatch(aux)):
+                return None
             return Head(logs, raw["progress"], shards, rows, aux, raw["folder_mtime"])
         except (OSError, ValueError, KeyError, TypeError, RecursionError):
             return None
@@ -271,8 +285,9 @@ class Cache:
 
     def put_shard(self, shard: str, tasks: Mapping[str, Task], snapshot: bytes) -> str | None:
         """Write one shard's tasks and pycrdt snapshot; return their token."""
-        token = os.urandom(6).hex()
         view = _dump({"tasks": [task_out(t) for t in tasks.values()]})
+        # Named by their checksums: a reader refuses a file whose bytes changed.
+        token = f"{zlib.crc32(snapshot):08x}{zlib.crc32(view):08x}"
         folder = self.shards_folder
         if self._replace(folder / f"{shard}.{token}.bin", snapshot) and self._replace(
             folder / f"{shard}.{token}.json", view
@@ -287,7 +302,10 @@ class Cache:
             OSError, ValueError, KeyError, TypeError: when the file is missing
                 or malformed (the caller rebuilds).
         """
-        raw = json.loads((self.shards_folder / f"{shard}.{token}.json").read_bytes())
+        data = (self.shards_folder / f"{shard}.{token}.json").read_bytes()
+        if f"{zlib.crc32(data):08x}" != token[8:]:
+            raise ValueError(f"shard {shard}'s tasks do not match their checksum")
+        raw = json.loads(data)
         tasks = {}
         for item in raw["tasks"]:
             task = task_in(item)
@@ -301,8 +319,12 @@ class Cache:
 
         Raises:
             OSError: when the file is missing.
+            ValueError: when its bytes do not match their checksum.
         """
-        return (self.shards_folder / f"{shard}.{token}.bin").read_bytes()
+        data = (self.shards_folder / f"{shard}.{token}.bin").read_bytes()
+        if f"{zlib.crc32(data):08x}" != token[:8]:
+            raise ValueError(f"shard {shard}'s snapshot does not match its checksum")
+        return data
 
     def put_rows(
         self,

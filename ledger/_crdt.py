@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from pycrdt import Array, Doc, Map, Text, Transaction, TransactionEvent
 
-from ._errors import StorageError
+from ._errors import CacheBroken, StorageError
 from ._model import Change, Json, Op, OpKind, Stamp
 from ._schema import DESCRIPTION, NOTES, ROOT, entry, note_json, shard_of
 from ._textdiff import text_edits
@@ -83,11 +83,15 @@ class Replica:
     """
 
     def __init__(
-        self, client_id: int | None = None, load: Callable[[str], bytes | None] | None = None
+        self,
+        client_id: int | None = None,
+        load: Callable[[str], bytes | None] | None = None,
+        loaded: Callable[[str], None] | None = None,
     ) -> None:
         self.client_id = client_id
         self._docs: dict[str, Doc[Any]] = {}
         self._load = load
+        self._loaded = loaded  # checks a shard just loaded from a snapshot
         # shard -> its open transaction, while ``batched`` runs
         self._open: dict[str, Transaction] | None = None
 
@@ -102,8 +106,17 @@ class Replica:
             doc = Doc() if self.client_id is None else Doc(client_id=self.client_id)
             snapshot = None if self._load is None else self._load(shard)
             if snapshot:
-                _guard(lambda: doc.apply_update(snapshot), "cannot load the shard snapshot")
+                try:
+                    _guard(lambda: doc.apply_update(snapshot), "cannot load the shard snapshot")
+                except RejectedUpdate as exc:  # the cache is damaged, not the logs
+                    raise CacheBroken(f"snapshot of shard {shard}: {exc}") from exc
             self._docs[shard] = doc
+            if self._load is not None and self._loaded is not None:
+                try:
+                    self._loaded(shard)
+                except BaseException:
+                    del self._docs[shard]
+                    raise
         return doc
 
     def loaded(self, shard: str) -> bool:

@@ -19,6 +19,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from ._cache import Aux, Cache, Head
+from ._errors import CacheBroken
 from ._paths import scan_logs
 from ._state import Edges, LazyTasks, State
 
@@ -37,10 +38,6 @@ _COLLECT_EVERY_S = 60.0
 # cache costs a reader only the replay of the tail, and the first reader to
 # find it stale writes it again. A CLI command writes once, at once.
 _WRITE_EVERY_S = 0.25
-
-
-class CacheBroken(Exception):
-    """A file the cache head points at is missing or unreadable (internal: rebuild)."""
 
 
 class Derived:
@@ -144,7 +141,7 @@ class Derived:
                 return None
             try:
                 return self.cache.shard_snapshot(shard, token)
-            except OSError as exc:
+            except (OSError, ValueError) as exc:
                 raise CacheBroken(f"snapshot {shard}") from exc
 
         tasks = partial(self._tasks, head)

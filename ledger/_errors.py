@@ -18,7 +18,8 @@ to one exit code or tool error::
     └── CorruptLedger           ``verify`` found damage (carries the report)
 
 OS, pycrdt and JSON exceptions are translated where they cross into the
-library; nothing else is meant to escape it.
+library; nothing else is meant to escape it. ``CacheBroken`` is internal: the
+ledger catches it, drops the derived cache and answers from the logs.
 """
 
 from __future__ import annotations
@@ -77,3 +78,7 @@ class StorageError(LedgerError):
 
 class CorruptLedger(LedgerError):
     """The logs failed verification."""
+
+
+class CacheBroken(Exception):
+    """A file of the derived cache is missing, unreadable or rejected (internal: rebuild)."""

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ._crdt import RejectedUpdate, Replica
+from ._errors import CacheBroken
 from ._log import (
     GENESIS,
     TORN_MARK,
@@ -120,7 +121,11 @@ class Replayer:
         self.base = base
         #: every task's edge registers, as the last ``state()`` assembled them
         self.edges: RawEdges = {}
-        self.replica = Replica(client_id, None if base is None else base.snapshot)
+        self.replica = Replica(
+            client_id,
+            None if base is None else base.snapshot,
+            None if base is None else self._check_snapshot,
+        )
         self.cursors: dict[str, Cursor] = {}
         self.heads: dict[str, LogHead] = {}
         self.torn: dict[str, int] = {}
@@ -388,6 +393,15 @@ class Replayer:
             if any(state.get(client, 0) < clock for client, clock in expected.items()):
                 short.append(shard)
         return short
+
+    def _check_snapshot(self, shard: str) -> None:
+        """A shard loaded from the cache must hold every clock the cache's progress declares.
+
+        An empty, truncated or swapped snapshot falls short: the cache is
+        dropped and the state rebuilt from the logs.
+        """
+        if self._short_shards([shard]):
+            raise CacheBroken(f"snapshot of shard {shard} falls short of its declared clocks")
 
     def _check_clocks(self) -> None:
         checked = set(self._unchecked)

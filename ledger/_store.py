@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from ._derived import SETTLE_ROUNDS, CacheBroken, Derived
-from ._errors import StorageError
+from ._derived import SETTLE_ROUNDS, Derived
+from ._errors import CacheBroken, StorageError
 from ._paths import (
     Layout,
     check_list_id,

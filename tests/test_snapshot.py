@@ -1,0 +1,195 @@
+"""The snapshot cache is derived: whatever happens to it, readers get the full replay's state."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ledger import Edits, Ledger, LedgerError, State, Status
+from ledger._paths import Layout
+from ledger._replay import Replayer
+
+ROOT = Path(__file__).resolve().parent.parent
+LIST = "snap"
+
+
+def canonical(state: State) -> str:
+    """Everything a reader can see, as one string (tasks are frozen dataclasses)."""
+    tasks = sorted(state.tasks.items())
+    rows = sorted(state.rows.items())
+    return repr((tasks, rows))
+
+
+def full_replay(home: Path) -> str:
+    """The state from every log, from the first byte, with no cache."""
+    replayer = Replayer(Layout(home, LIST).logs)
+    replayer.catch_up()
+    return canonical(replayer.state())
+
+
+def fresh_reader(home: Path) -> str:
+    return canonical(Ledger.open(home, LIST, "reader").state())
+
+
+def current_snapshots(home: Path) -> list[Path]:
+    """The pycrdt snapshot files the cache's head points at."""
+    cache = Layout(home, LIST).cache
+    head = json.loads((cache / "head.json").read_bytes())
+    return [cache / "shards" / f"{s}.{t}.bin" for s, t in sorted(head["shards"].items())]
+
+
+def build(home: Path) -> list[str]:
+    """A ledger with every kind of op from three sessions; each op by a fresh Ledger."""
+
+    def by(session: str) -> Ledger:
+        return Ledger.open(home, LIST, session)
+
+    ids = [by("alice").create(Edits(subject=f"task {n}", description=f"line {n}\n")).id
+           for n in range(40)]  # fmt: skip
+    by("bob").update(ids[1], Edits(add_blocked_by=[ids[0]], set_meta={"k": [1, {"a": None}]}))
+    by("carol").note(ids[2], "handoff")
+    by("alice").claim(ids[3], lease_seconds=600)
+    by("bob").update(ids[4], Edits(description="line 4\nmore\n", status=Status.COMPLETED))
+    by("carol").delete(ids[5])
+    by("alice").release(ids[3])
+    by("bob").claim(ids[6])
+    return ids
+
+
+def test_a_deleted_cache_is_rebuilt_with_identical_state(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    build(home)
+    reference = full_replay(home)
+    assert fresh_reader(home) == reference  # from the cache
+    shutil.rmtree(Layout(home, LIST).cache)
+    assert fresh_reader(home) == reference  # rebuilt from the logs
+    assert (Layout(home, LIST).cache / "head.json").exists()
+    assert fresh_reader(home) == reference  # from the rebuilt cache
+
+
+def test_corrupted_snapshots_are_ignored_and_rebuilt_with_identical_state(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    ids = build(home)
+    shards = Layout(home, LIST).cache / "shards"
+    assert len(list(shards.glob("*.bin"))) > 5
+    damages = {
+        "garbage": lambda data: b"\x00\xff" * 40,
+        "empty": lambda data: b"",
+        "truncated": lambda data: data[: len(data) // 2],
+        "one byte flipped": lambda data: data[:-3] + bytes([data[-3] ^ 0x55]) + data[-2:],
+    }
+    live = [i for i in ids if i != ids[5]]
+    for what, damage in damages.items():
+        for n in range(4):
+            path = current_snapshots(home)[n]  # a rebuild writes every snapshot anew
+            original = path.read_bytes()
+            path.write_bytes(damage(original))
+            # A write needs the shard's snapshot: it notices the damage and rebuilds.
+            target = next(i for i in live if i.startswith(path.name[:2]))
+            writer = Ledger.open(home, LIST, "dave")
+            writer.note(target, f"after {what}")
+            assert any("cache" in w and "rebuilt" in w for w in writer.warnings), what
+            reference = full_replay(home)
+            assert fresh_reader(home) == reference, (what, path.name)
+            assert f"after {what}" in reference
+    # A snapshot of another shard put in the place of this one (valid pycrdt, wrong content).
+    a, b = current_snapshots(home)[:2]
+    a_data, b_data = a.read_bytes(), b.read_bytes()
+    a.write_bytes(b_data)
+    b.write_bytes(a_data)
+    target = next(i for i in live if i.startswith(a.name[:2]))
+    Ledger.open(home, LIST, "dave").note(target, "after a swap")
+    assert fresh_reader(home) == full_replay(home)
+
+
+def test_a_snapshot_written_by_one_process_reads_the_same_in_another(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    build(home)
+    code = (
+        "import sys; from pathlib import Path; from ledger import Ledger;"
+        "from tests.test_snapshot import canonical, LIST;"
+        "print(canonical(Ledger.open(Path(sys.argv[1]), LIST, 'other').state()))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cached = subprocess.run(
+        [sys.executable, "-c", code, str(home)], capture_output=True, text=True, env=env, cwd=ROOT
+    )
+    assert cached.returncode == 0, cached.stderr
+    assert cached.stdout.strip() == full_replay(home)
+    # and that process read the cache (no log was read from its start)
+    head = json.loads((Layout(home, LIST).cache / "head.json").read_bytes())
+    assert head["logs"], head
+
+
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(
+            [
+                "create",
+                "update",
+                "note",
+                "meta",
+                "block",
+                "claim",
+                "release",
+                "delete",
+                "long-lived",
+                "read",
+            ]
+        ),
+        st.sampled_from(["alice", "bob", "carol"]),
+        st.integers(min_value=0, max_value=30),
+        st.text(max_size=12),
+    ),
+    min_size=3,
+    max_size=25,
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops=OPS)
+def test_cache_plus_tails_equals_full_replay_over_random_ops(tmp_path: Path, ops: list) -> None:  # type: ignore[type-arg]
+    """Each op is a fresh Ledger (a CLI process: it writes the cache at once), or a
+    long-lived one (it defers cache writes, so readers find tails past the head).
+    Whenever a fresh reader looks, it sees exactly the full replay's state."""
+    home = tmp_path / f"h{os.urandom(4).hex()}"
+    long_lived = Ledger.open(home, LIST, "erin")
+    ids: list[str] = []
+    for kind, session, n, text in ops:
+        ledger = long_lived if kind == "long-lived" else Ledger.open(home, LIST, session)
+        target = ids[n % len(ids)] if ids else None
+        try:
+            if kind in ("create", "long-lived") or target is None:
+                ids.append(ledger.create(Edits(subject=text or "t", description=text)).id)
+            elif kind == "update":
+                ledger.update(target, Edits(description=text + "\n", subject=text or "s"))
+            elif kind == "note":
+                ledger.note(target, text or "n")
+            elif kind == "meta":
+                ledger.update(target, Edits(set_meta={text or "k": n}))
+            elif kind == "block":
+                ledger.update(target, Edits(add_blocked_by=[ids[(n * 7 + 1) % len(ids)]]))
+            elif kind == "claim":
+                ledger.claim(target, lease_seconds=60)
+            elif kind == "release":
+                ledger.release(target, force=True)
+            elif kind == "delete":
+                ledger.delete(target, force=True)
+            else:
+                assert fresh_reader(home) == full_replay(home)
+        except LedgerError:
+            pass  # refused requests (a cycle, a deleted task, a held claim) change nothing
+    assert fresh_reader(home) == full_replay(home)
+    shutil.rmtree(Layout(home, LIST).cache)
+    assert fresh_reader(home) == full_replay(home)
