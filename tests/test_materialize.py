@@ -112,3 +112,26 @@ def test_long_lived_ledgers_keep_files_current(home: Path) -> None:
     assert on_disk[second.id]["subject"] == "second, renamed by alice"
     assert on_disk[second.id]["blockedBy"] == []  # its blocker is deleted
     assert alice.state() == bob.state() == Ledger.open(home, "main", "carol").state()
+
+
+def test_only_the_changed_tasks_file_is_rewritten(home: Path) -> None:
+    """A write replaces one file; a process that finds the others' files already
+    holding its bytes leaves them alone (the inode tells a rewrite)."""
+    from ledger import Edits, Ledger
+
+    alice = Ledger.open(home, "main", "alice")
+    ids = [alice.create(Edits(subject=f"task {n}")).id for n in range(20)]
+    folder = home / "main"
+
+    def inodes() -> dict[str, int]:
+        return {p.stem: p.stat().st_ino for p in folder.glob("*.json")}
+
+    before = inodes()
+    Ledger.open(home, "main", "bob").update(ids[3], Edits(subject="renamed"))
+    after = inodes()
+    assert {i for i in ids if after[i] != before[i]} == {ids[3]}
+    # alice catches up on bob's op: the file already holds it, so it stays
+    alice.update(ids[4], Edits(subject="mine"))
+    final = inodes()
+    assert {i for i in ids if final[i] != after[i]} == {ids[4]}
+    assert files(home)[ids[3]]["subject"] == "renamed"
