@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ledger import Contention, Edits, Json, Ledger, LedgerError, Status, Task, check_session
+from ledger import Edits, Json, Ledger, LedgerError, Status, Task, TaskDeleted, check_session
 
 from ._audit import conflict_json
 from ._options import ListId, SessionName
@@ -146,7 +146,6 @@ def _lease(task: Task, now_ms: int) -> Json:
 def _full(task: Task, state: State, now_ms: int) -> dict[str, Json]:
     """TaskGet's shape: Claude Code's task fields, then notes, lease and readiness."""
     out = task.claude_json()
-    out["blockedBy"] = list(task.blocked_by)
     out["openBlockers"] = list(state.open_blockers(task))
     out["notes"] = [
         {"text": n.text, "session": n.stamp.session, "at": n.stamp.at} for n in task.notes
@@ -177,7 +176,7 @@ class Server:
         state = self.state()
         task = state.tasks[state.resolve(ref)]
         if task.deleted:
-            raise LedgerError(f"task {task.id} is deleted")
+            raise TaskDeleted(f"task {state.short(task.id)} is deleted")
         return task, state
 
     # -- Claude Code's four
@@ -456,10 +455,8 @@ def call(server: Server, name: str, arguments: Mapping[str, Any] | None) -> tupl
         return spec.run(server, args), None
     except BadArguments as exc:
         return None, f"{name}: {exc}"
-    except Contention as exc:
-        return None, f"{exc}"
-    except LedgerError as exc:
-        return None, f"{exc}"
+    except LedgerError as exc:  # unknown id, blocked, held by another (Contention), ...
+        return None, str(exc)
     except Exception as exc:  # never take the server down; say what happened
         return None, f"internal error in {name}: {type(exc).__name__}: {exc}"
     finally:

@@ -146,6 +146,7 @@ def test_every_tool_with_claude_code_shapes(tmp_path: Path) -> None:
             gone = await a.ok("TaskUpdate", taskId=second, status="deleted")
             assert gone["statusChange"] == {"from": "pending", "to": "deleted"}
             assert [t["id"] for t in await a.ok("TaskList")] == [first]
+            assert "is deleted" in (await a.error("TaskGet", taskId=second))
 
     asyncio.run(scenario())
     # The server wrote the same ledger the CLI reads, and the Claude Code task files.
