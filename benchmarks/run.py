@@ -5,7 +5,7 @@ Run from the repository root::
     python -m benchmarks.run            # stores, cli, replay, mcp (~15 min)
     python -m benchmarks.run --quick    # smaller sizes (~3 min)
     python -m benchmarks.run --only cli,replay
-    python -m benchmarks.run --all      # also claims, audit and watch (~4 more min)
+    python -m benchmarks.run --all      # also core, claims, audit and watch (~5 more min)
 
 Every part writes ``benchmarks/results/<part>.json`` (with the machine it ran
 on); this writes ``benchmarks/results/suite.json`` with all of them. Each part
@@ -35,7 +35,7 @@ TABLES = {
     "mcp": "MCP server, per call through the SDK's stdio client",
 }
 # Older parts that print their own tables; run as scripts with ``--all``.
-SCRIPTS = ("claims", "audit", "watch")
+SCRIPTS = ("core", "claims", "audit", "watch")
 
 
 def main() -> None:
