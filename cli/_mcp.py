@@ -29,7 +29,7 @@ import click
 from ledger import Edits, Json, Ledger, LedgerError, Status, Task, TaskDeleted, check_session
 
 from ._audit import conflict_json
-from ._options import ListId, SessionName
+from ._options import SessionName, home_option, list_option
 from ._output import record_json
 
 if TYPE_CHECKING:
@@ -528,36 +528,20 @@ def serve(ledger: Ledger) -> None:
         beacon.stop()
 
 
-def mcp_session_name() -> str:
-    """``$TASKLEDGER_SESSION``, else ``<user>@<host>-mcp-<6 hex>``: unique per server."""
+def random_session() -> str:
+    """``<user>@<host>-mcp-<6 hex>``: a name no other server uses."""
     from ledger._paths import default_session
 
-    explicit = os.environ.get("TASKLEDGER_SESSION")
-    if explicit:
-        return check_session(explicit)
     return check_session(f"{default_session()[:50]}-mcp-{os.urandom(3).hex()}")
 
 
 @click.command("mcp")
-@click.option(
-    "--home",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="TASKLEDGER_HOME",
-    help="Folder of all lists [env TASKLEDGER_HOME; default $CLAUDE_CONFIG_DIR/tasks "
-    "or ~/.claude/tasks].",
-)
-@click.option(
-    "--list",
-    "list_id",
-    type=ListId(),
-    envvar=["TASKLEDGER_LIST", "CLAUDE_CODE_TASK_LIST_ID"],
-    default="default",
-    show_default=True,
-    help="Task list id [env TASKLEDGER_LIST, CLAUDE_CODE_TASK_LIST_ID].",
-)
+@home_option
+@list_option
 @click.option(
     "--session",
     type=SessionName(),
+    envvar="TASKLEDGER_SESSION",
     help="This agent's session name [env TASKLEDGER_SESSION; default "
     "<user>@<host>-mcp-<random>, new for every server].",
 )
@@ -573,8 +557,4 @@ def mcp_command(home: Path | None, list_id: str, session: str | None) -> None:
         raise click.ClickException(
             "the MCP server needs the official MCP SDK: pip install 'taskledger[mcp]'"
         ) from exc
-    try:
-        name = session or mcp_session_name()
-    except LedgerError as exc:
-        raise click.ClickException(f"invalid TASKLEDGER_SESSION: {exc}") from exc
-    serve(Ledger.open(home, list_id, name))
+    serve(Ledger.open(home, list_id, session or random_session()))

@@ -63,6 +63,30 @@ class Env:
     as_json: bool
 
 
+def list_option(func: F) -> F:
+    """``--list`` (env ``TASKLEDGER_LIST``, ``CLAUDE_CODE_TASK_LIST_ID``), passed as ``list_id``."""
+    return click.option(
+        "--list",
+        "list_id",
+        type=ListId(),
+        envvar=["TASKLEDGER_LIST", "CLAUDE_CODE_TASK_LIST_ID"],
+        default="default",
+        show_default=True,
+        help="Task list id [env TASKLEDGER_LIST, CLAUDE_CODE_TASK_LIST_ID].",
+    )(func)
+
+
+def home_option(func: F) -> F:
+    """``--home`` (env ``TASKLEDGER_HOME``), passed as ``home``."""
+    return click.option(
+        "--home",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="TASKLEDGER_HOME",
+        help="Folder of all lists [env TASKLEDGER_HOME; default $CLAUDE_CONFIG_DIR/tasks "
+        "or ~/.claude/tasks].",
+    )(func)
+
+
 def _shared(func: Callable[..., Any], acting_session: bool) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(
@@ -94,22 +118,7 @@ def _shared(func: Callable[..., Any], acting_session: bool) -> Callable[..., Any
             envvar="TASKLEDGER_SESSION",
             help="Who is acting [env TASKLEDGER_SESSION; default <user>@<host>].",
         )(wrapper)
-    wrapper = click.option(
-        "--list",
-        "list_id",
-        type=ListId(),
-        envvar=["TASKLEDGER_LIST", "CLAUDE_CODE_TASK_LIST_ID"],
-        default="default",
-        show_default=True,
-        help="Task list id [env TASKLEDGER_LIST, CLAUDE_CODE_TASK_LIST_ID].",
-    )(wrapper)
-    return click.option(
-        "--home",
-        type=click.Path(file_okay=False, path_type=Path),
-        envvar="TASKLEDGER_HOME",
-        help="Folder of all lists [env TASKLEDGER_HOME; default $CLAUDE_CONFIG_DIR/tasks "
-        "or ~/.claude/tasks].",
-    )(wrapper)
+    return home_option(list_option(wrapper))
 
 
 def ledger_command(func: F) -> F:

@@ -289,14 +289,7 @@ class Derived:
             self.layout.root, self.state, changed=(), known=self._aux().files, check_disk=True
         )
         self._note_errors(outcome)
-        self.aux = Aux(self._aux().edges, outcome.files)
-        head = self.head
-        if head is not None and self.layout.root.is_dir():
-            aux = self.cache.put_aux(self.aux)
-            if aux is not None:
-                head.aux = aux
-                head.folder_mtime = -1 if outcome.errors else outcome.folder_mtime
-                self.cache.write_head(head)
+        self._keep_stats(outcome)
         return True
 
     def force_materialize(self) -> Outcome:
@@ -312,6 +305,11 @@ class Derived:
             check_disk=True,
             force=True,
         )
+        self._keep_stats(outcome)
+        return outcome
+
+    def _keep_stats(self, outcome: Outcome) -> None:
+        """Record the task files' stats after a repair pass, in the aux and a new head."""
         self.aux = Aux(self._aux().edges, outcome.files)
         head = self.head
         if head is not None and self.layout.root.is_dir():
@@ -320,7 +318,6 @@ class Derived:
                 head.aux = aux
                 head.folder_mtime = -1 if outcome.errors else outcome.folder_mtime
                 self.cache.write_head(head)
-        return outcome
 
     def _note_errors(self, outcome: Outcome) -> None:
         self.warnings.extend(f"task files not updated: {e}" for e in outcome.errors)
