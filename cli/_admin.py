@@ -7,7 +7,7 @@ import click
 from ledger import CorruptLedger, StorageError
 
 from ._options import Env, ledger_command
-from ._output import emit_json
+from ._output import clean, emit_json, progress
 
 
 @click.command()
@@ -17,12 +17,17 @@ def materialize(env: Env) -> None:
     outcome = env.ledger.materialize()
     if env.as_json:
         emit_json(
-            {"written": outcome.written, "removed": outcome.removed, "errors": outcome.errors}
+            {
+                "written": outcome.written,
+                "removed": outcome.removed,
+                "recorded": outcome.recorded,
+                "errors": outcome.errors,
+            }
         )
     else:
-        click.echo(f"{len(outcome.written)} written, {len(outcome.removed)} removed")
+        recorded = f", {len(outcome.recorded)} recorded" if outcome.recorded else ""
+        click.echo(f"{len(outcome.written)} written, {len(outcome.removed)} removed{recorded}")
     if outcome.errors:
-        env.ledger.warnings.clear()
         raise StorageError("; ".join(outcome.errors))
 
 
@@ -30,6 +35,7 @@ def materialize(env: Env) -> None:
 @ledger_command
 def verify(env: Env) -> None:
     """Check every log: hash chains, seqs, torn lines, bad records, writer reuse."""
+    progress("verifying every log ...")
     report = env.ledger.verify()
     errors = sum(p.severity == "error" for p in report.problems)
     warnings = len(report.problems) - errors
@@ -47,7 +53,7 @@ def verify(env: Env) -> None:
         )
     else:
         for problem in report.problems:
-            click.echo(str(problem))
+            click.echo(clean(str(problem)))
         verdict = "OK" if report.ok else "FAILED"
         click.echo(
             f"{verdict}: {report.files} log(s), {report.records} record(s), "

@@ -8,36 +8,10 @@ import json
 
 import click
 
-from ledger import Json
-from ledger._audit import Conflict, Write
+from ledger import Json, conflict_json, record_json
 
 from ._options import Env, ledger_command
-from ._output import elide, emit_json, emit_json_lines, record_json, table
-from ._query import value_text
-
-
-def _write_json(write: Write) -> dict[str, Json]:
-    r = write.record
-    return {
-        "value": write.change.new,
-        "saw": write.change.old,
-        "session": r.session,
-        "writer": r.writer,
-        "seq": r.seq,
-        "at": r.at,
-        "hlc": r.hlc.to_json(),  # type: ignore[dict-item]
-        "op": r.kind,
-    }
-
-
-def conflict_json(conflict: Conflict, subject: str | None) -> dict[str, Json]:
-    return {
-        "task": conflict.task,
-        "subject": subject,
-        "field": conflict.register,
-        "lost": _write_json(conflict.lost),
-        "won": _write_json(conflict.won),
-    }
+from ._output import clean, elide, emit_json, emit_json_lines, table, terminal_width, value_text
 
 
 @click.command()
@@ -51,14 +25,9 @@ def conflicts(env: Env, task_id: str | None) -> None:
     writers and times.
     """
     found = env.ledger.conflicts(task_id)
-    state = env.ledger.state()
-
-    def subject(task: str) -> str | None:
-        known = state.tasks.get(task)
-        return None if known is None else known.subject
-
+    state = env.ledger.seen()
     if env.as_json:
-        emit_json([conflict_json(c, subject(c.task)) for c in found])
+        emit_json([conflict_json(c, state) for c in found])
         return
     if not found:
         click.echo("no conflicts", err=True)
@@ -66,18 +35,18 @@ def conflicts(env: Env, task_id: str | None) -> None:
     rows = []
     for c in found:
         lost, won = c.lost.record, c.won.record
-        field = c.register
+        field = elide(c.register, 40)
         if field.startswith("blockedBy."):
-            field = f"blockedBy.{state.short(field[10:])}"
+            field = f"blockedBy.{state.short(c.register[10:])}"
         rows.append(
             (
                 state.short(c.task),
                 field,
-                f"{value_text(c.lost.change.new)} ({lost.session} {lost.at[11:23]})",
-                f"{value_text(c.won.change.new)} ({won.session} {won.at[11:23]})",
+                f"{value_text(c.lost.change.new)} ({elide(lost.session, 24)} {lost.at[11:23]}Z)",
+                f"{value_text(c.won.change.new)} ({elide(won.session, 24)} {won.at[11:23]}Z)",
             )
         )
-    click.echo(table(("TASK", "FIELD", "LOST", "LOST TO"), rows))
+    click.echo(table(("TASK", "FIELD", "LOST", "LOST TO"), rows, terminal_width()))
 
 
 @click.command()
@@ -89,13 +58,12 @@ def blame(env: Env, task_id: str) -> None:
     if env.as_json:
         emit_json([{"field": f, "value": v, **s.to_json()} for f, v, s in lines])
         return
-    state = env.ledger.state()
+    state = env.ledger.seen()
     rows = []
     for field, value, stamp in lines:
-        if field.startswith("blockedBy."):
-            field = f"blockedBy.{state.short(field[10:])}"
-        rows.append((field, elide(value_text(value), 48), stamp.session, stamp.at))
-    click.echo(table(("FIELD", "VALUE", "SET BY", "AT"), rows))
+        shown = f"blockedBy.{state.short(field[10:])}" if field.startswith("blockedBy.") else field
+        rows.append((elide(shown, 40), value_text(value, 48), clean(stamp.session), stamp.at))
+    click.echo(table(("FIELD", "VALUE", "SET BY", "AT"), rows, terminal_width()))
 
 
 CSV_COLUMNS = (
@@ -125,7 +93,7 @@ def _cell(value: Json) -> str:
 def export(env: Env, fmt: str) -> None:
     """Every op of every session, merged in HLC order, for outside audit tools."""
     records = env.ledger.history()
-    state = env.ledger.state()
+    state = env.ledger.seen()
     if fmt == "jsonl":
         emit_json_lines(record_json(r, state) for r in records)
         return

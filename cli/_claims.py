@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import click
 
-from ledger import DEFAULT_LEASE_S
-from ledger._timeparse import iso_ms
+from ledger import DEFAULT_LEASE_S, session_json, task_json
 
 from ._options import Env, ledger_command
-from ._output import ago, emit_json, lease_text, record_json, table, task_json
-from ._query import print_tasks
+from ._output import ago, clean, elide, emit_json, lease_text, table, terminal_width, when
+from ._query import LIMIT, print_tasks
 
 LEASE = click.option(
     "--lease",
@@ -23,13 +22,15 @@ LEASE = click.option(
 
 
 def _claimed(env: Env, task_id: str) -> None:
-    state = env.ledger.state()
+    state = env.ledger.seen()
     task = state.tasks[task_id]
     now = env.ledger.clock()
     if env.as_json:
         emit_json(task_json(task, state, now))
     else:
-        click.echo(f"claimed {state.short(task.id)}  {task.subject}  ({lease_text(task, now)})")
+        click.echo(
+            f"claimed {state.short(task.id)}  {clean(task.subject)}  ({lease_text(task, now)})"
+        )
 
 
 @click.command()
@@ -56,11 +57,11 @@ def claim(env: Env, task_id: str, lease_seconds: float, force: bool) -> None:
 def release(env: Env, task_id: str, force: bool) -> None:
     """End your claim: owner cleared, status back to pending unless completed."""
     task = env.ledger.release(task_id, force=force)
-    state = env.ledger.state()
+    state = env.ledger.seen()
     if env.as_json:
         emit_json(task_json(state.tasks[task.id], state, env.ledger.clock()))
     else:
-        click.echo(f"released {state.short(task.id)}  {task.subject}")
+        click.echo(f"released {state.short(task.id)}  {clean(task.subject)}")
 
 
 @click.command()
@@ -68,8 +69,9 @@ def release(env: Env, task_id: str, force: bool) -> None:
     "--claim", "and_claim", is_flag=True, help="Claim the oldest ready task and print it."
 )
 @LEASE
+@LIMIT
 @ledger_command
-def ready(env: Env, and_claim: bool, lease_seconds: float) -> None:
+def ready(env: Env, and_claim: bool, lease_seconds: float, limit: int | None) -> None:
     """Tasks ready to start: every blocker completed, and unowned or their lease ran out.
 
     With --claim, claims the oldest one atomically (moving on if another
@@ -81,7 +83,7 @@ def ready(env: Env, and_claim: bool, lease_seconds: float) -> None:
         return
     state = env.ledger.state()
     now = env.ledger.clock()
-    print_tasks(env, state, [r for r in state.live_rows() if state.is_ready(r, now)], now)
+    print_tasks(env, state, state.select(now, ready=True), now, limit)
 
 
 @click.command()
@@ -93,39 +95,10 @@ def sessions(env: Env) -> None:
     keeps its presence file beating.
     """
     infos = env.ledger.sessions()
-    state = env.ledger.state()
+    state = env.ledger.seen()
     now = env.ledger.clock()
     if env.as_json:
-        emit_json(
-            [
-                {
-                    "session": info.session,
-                    "live": info.live,
-                    "running": [
-                        {
-                            "kind": p.kind,
-                            "pid": p.pid,
-                            "host": p.host,
-                            "since": iso_ms(p.started_ms),
-                            "heartbeat": iso_ms(p.heartbeat_ms),
-                        }
-                        for p in info.running
-                    ],
-                    "ops": info.ops,
-                    "lastActivity": info.last.at if info.last else None,
-                    "lastOp": record_json(info.last, state) if info.last else None,
-                    "holds": [
-                        {
-                            "task": t.id,
-                            "subject": t.subject,
-                            "until": iso_ms(t.lease_until) if t.lease_until else None,
-                        }
-                        for t in info.holds
-                    ],
-                }
-                for info in infos
-            ]
-        )
+        emit_json([session_json(info, state) for info in infos])
         return
     if not infos:
         click.echo("no sessions", err=True)
@@ -134,13 +107,14 @@ def sessions(env: Env) -> None:
     for info in infos:
         last = "-"
         if info.last is not None:
-            when = info.last.at[:19].replace("T", " ")
-            last = f"{when} ({info.last.kind} {state.short(info.last.task)})"
+            last = f"{when(info.last.at)} ({info.last.kind} {state.short(info.last.task)})"
         held = ", ".join(
             f"{t.short} ({ago(t.lease_until - now)} left)" for t in info.holds if t.lease_until
         )
         state_text = "idle"
         if info.live:
-            state_text = "live: " + ", ".join(f"{p.kind} pid {p.pid}" for p in info.running)
-        rows.append((info.session, state_text, str(info.ops), last, held or "-"))
-    click.echo(table(("SESSION", "STATE", "OPS", "LAST ACTIVITY", "HOLDS"), rows))
+            state_text = "live: " + ", ".join(
+                f"{elide(p.kind, 12)} pid {p.pid}" for p in info.running
+            )
+        rows.append((elide(info.session, 32), state_text, str(info.ops), last, held or "-"))
+    click.echo(table(("SESSION", "STATE", "OPS", "LAST ACTIVITY", "HOLDS"), rows, terminal_width()))

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from ledger import Edits, Ledger
-from ledger._sim import SimOp, run_ledger, run_naive
+from sim import SimOp, run_ledger, run_naive
 
 from ._output import table
 

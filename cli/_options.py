@@ -1,8 +1,9 @@
-"""Options every command shares, and the types that validate them."""
+"""Options every command shares, and the types that validate them (exit 2 when bad)."""
 
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ledger import InvalidValue, Ledger, check_list_id, check_session
+from ledger import InvalidValue, Ledger, check_list_id, check_session, parse_time
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -55,6 +56,32 @@ class MetaPair(click.ParamType):  # type: ignore[type-arg]
         return key, val
 
 
+class Moment(click.ParamType):  # type: ignore[type-arg]
+    """A time: ISO 8601 (no zone means UTC), or a relative one in the past (``10m``, ``2h``)."""
+
+    name = "TIME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_time(str(value), time.time_ns() // 1_000_000)
+        except InvalidValue as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class TaskRef(click.ParamType):  # type: ignore[type-arg]
+    """A task id, a prefix of one, or a number Claude Code gave a task."""
+
+    name = "ID"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value).strip().lower()
+        if not text or not all(c in "0123456789abcdef" for c in text) or len(text) > 16:
+            self.fail(f"{value!r} is not a task id or a prefix of one", param, ctx)
+        return text
+
+
 @dataclass(frozen=True, slots=True)
 class Env:
     """What a command receives: the opened ledger and the output mode."""
@@ -82,43 +109,56 @@ def home_option(func: F) -> F:
         "--home",
         type=click.Path(file_okay=False, path_type=Path),
         envvar="TASKLEDGER_HOME",
-        help="Folder of all lists [env TASKLEDGER_HOME; default $CLAUDE_CONFIG_DIR/tasks "
-        "or ~/.claude/tasks].",
+        help="Folder of all lists' Claude Code views [env TASKLEDGER_HOME; default "
+        "$CLAUDE_CONFIG_DIR/tasks or ~/.claude/tasks]. The ledger itself lives beside it "
+        "(docs/format.md).",
+    )(func)
+
+
+def session_option(func: F) -> F:
+    """``--session`` (env ``TASKLEDGER_SESSION``), passed as ``session``."""
+    return click.option(
+        "--session",
+        type=SessionName(),
+        envvar="TASKLEDGER_SESSION",
+        help="Who is acting [env TASKLEDGER_SESSION; default <user>@<host>].",
+    )(func)
+
+
+def json_option(func: F) -> F:
+    """``--json``, passed as ``as_json``."""
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        help="Machine-readable output on stdout (see docs/cli.md).",
     )(func)
 
 
 def _shared(func: Callable[..., Any], acting_session: bool) -> Callable[..., Any]:
     @functools.wraps(func)
-    def wrapper(
-        *args: Any,
-        home: Path | None,
-        list_id: str,
-        as_json: bool,
-        **kwargs: Any,
-    ) -> Any:
+    def wrapper(*args: Any, home: Path | None, list_id: str, as_json: bool, **kwargs: Any) -> Any:
         # A read-only command records nothing, so it needs no acting session.
         session = kwargs.pop("session") if acting_session else "reader"
-        env = Env(Ledger.open(home, list_id, session), as_json)
+        env = Env(Ledger.open(home, list_id, session, long_lived=False), as_json)
         try:
             return func(env, *args, **kwargs)
         finally:
-            for warning in env.ledger.warnings:
-                click.echo(f"warning: {warning}", err=True)
+            flush_warnings(env.ledger)
 
-    wrapper = click.option(
-        "--json",
-        "as_json",
-        is_flag=True,
-        help="Machine-readable output on stdout (see docs/cli.md).",
-    )(wrapper)
+    wrapper = json_option(wrapper)
     if acting_session:
-        wrapper = click.option(
-            "--session",
-            type=SessionName(),
-            envvar="TASKLEDGER_SESSION",
-            help="Who is acting [env TASKLEDGER_SESSION; default <user>@<host>].",
-        )(wrapper)
+        wrapper = session_option(wrapper)
     return home_option(list_option(wrapper))
+
+
+def flush_warnings(ledger: Ledger) -> None:
+    """Print the ledger's warnings on stderr (terminal-safe) and forget them."""
+    from ._output import clean
+
+    for warning in ledger.warnings:
+        click.echo(f"warning: {clean(warning)}", err=True)
+    ledger.warnings.clear()
 
 
 def ledger_command(func: F) -> F:

@@ -1,99 +1,101 @@
-"""Rendering for humans (aligned, short ids) and for machines (stable JSON)."""
+"""Rendering for humans (aligned, short ids, terminal-safe) and for machines (exact JSON).
+
+Everything shown to a person comes from logs and task files that other
+sessions wrote, so it is untrusted: ``clean`` turns every C0 and C1 control
+character, DEL and the Unicode controls that reorder or hide text into a
+visible escape (``\\x1b``, ``\\u202e``), so no stored text can move the
+cursor, retitle the terminal, hide lines or fake output. ``--json`` output
+is exact (JSON escapes what it must).
+"""
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import sys
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-if TYPE_CHECKING:
-    from ledger import Json, Record, Stamp, State, Task
+from ledger import Json, State, Task, iso_ms
+
+# C0 controls but newline, DEL, C1 controls, and the bidi / invisible format controls
+_UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+_UNSAFE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+OWNER_WIDTH = 16
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def clean(text: str, *, lines: bool = False) -> str:
+    """Text made safe to print: every control character shown as an escape.
+
+    Args:
+        text: untrusted text.
+        lines: keep newlines (for a description or a note shown as a block).
+    """
+    pattern = _UNSAFE if lines else _UNSAFE_LINE
+    return pattern.sub(_escape, text) if pattern.search(text) else text
 
 
 def emit_json(value: Any) -> None:
-    """Print one JSON document."""
-    click.echo(json.dumps(value, ensure_ascii=False, indent=2))
+    """Print one JSON document (strict: no NaN or Infinity)."""
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2, allow_nan=False))
 
 
 def emit_json_lines(values: Iterable[Any]) -> None:
     """Print one compact JSON object per line."""
     click.echo(
-        "".join(json.dumps(v, ensure_ascii=False, separators=(",", ":")) + "\n" for v in values),
+        "".join(
+            json.dumps(v, ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n"
+            for v in values
+        ),
         nl=False,
     )
 
 
-def stamp_json(stamp: Stamp | None) -> Json:
-    """A stamp as JSON (see docs/cli.md)."""
-    return None if stamp is None else stamp.to_json()
-
-
-def task_json(task: Task, state: State, now_ms: int) -> dict[str, Json]:
-    """A task as JSON: Claude Code's fields first, then taskledger's (docs/cli.md)."""
-    out: dict[str, Json] = {
-        "id": task.id,
-        "subject": task.subject,
-        "description": task.description,
-        "activeForm": task.active_form,
-        "status": task.status.value,
-        "owner": task.owner,
-        "blocks": list(task.blocks),
-        "blockedBy": list(task.blocked_by),
-        "metadata": task.meta(),
-    }
-    out["shortId"] = state.short(task.id)
-    out["openBlockers"] = list(state.open_blockers(task)) if not task.deleted else []
-    out["ready"] = state.is_ready(task, now_ms)
-    lease = task.lease
-    out["lease"] = (
-        None
-        if lease is None
-        else {
-            "holder": lease.holder,
-            "until": lease.until,
-            "live": task.holder(now_ms) is not None,
-            "since": lease.stamp.at,
-        }
-    )
-    out["deleted"] = task.deleted
-    out["notes"] = [{"text": n.text, **n.stamp.to_json()} for n in task.notes]
-    out["created"] = stamp_json(task.created)
-    out["updated"] = stamp_json(task.updated)
-    return out
-
-
-def record_json(record: Record, state: State | None = None) -> dict[str, Json]:
-    """An op as JSON: the same keys for ``history --json``, ``watch --json`` and ``export``."""
-    task = None if state is None else state.tasks.get(record.task)
-    return {
-        "at": record.at,
-        "hlc": record.hlc.to_json(),  # type: ignore[dict-item]
-        "session": record.session,
-        "writer": record.writer,
-        "seq": record.seq,
-        "op": record.kind,
-        "task": record.task,
-        "subject": None if task is None else task.subject,
-        "fields": record.fields,
-    }
-
-
 def elide(text: str, width: int) -> str:
-    """One line of at most ``width`` characters: whitespace runs become one space."""
+    """One safe line of at most ``width`` characters: whitespace runs become one space."""
     if len(text) <= width and text.isprintable() and "  " not in text and text.strip() == text:
         return text  # the common case, without splitting
-    flat = " ".join(text.split())
+    flat = " ".join(clean(" ".join(text.split())).split())
     return flat if len(flat) <= width else flat[: max(width - 1, 0)] + "…"
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    """Left-aligned columns; the last column is not padded."""
+def when(iso: str) -> str:
+    """An ISO 8601 UTC time as people read it: ``2026-11-23 21:54:00Z``."""
+    return iso[:19].replace("T", " ") + "Z" if len(iso) >= 19 else clean(iso)
+
+
+def when_ms(ms: int) -> str:
+    """Epoch milliseconds as ``when`` shows them."""
+    return when(iso_ms(ms))
+
+
+def terminal_width() -> int | None:
+    """The width of the terminal stdout goes to, or None when it is not a terminal."""
+    try:
+        if not sys.stdout.isatty():
+            return None
+    except (AttributeError, ValueError):
+        return None
+    return shutil.get_terminal_size((100, 24)).columns
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[str]], width: int | None = None) -> str:
+    """Left-aligned columns; the last column is not padded, and is cut to ``width`` if given."""
     every = [tuple(headers), *map(tuple, rows)]
     widths = [max(map(len, column)) for column in list(zip(*every, strict=True))[:-1]]
     pattern = "  ".join(f"%-{w}s" for w in widths) + "  %s"  # %: faster than format here
-    return "\n".join(map(str.rstrip, map(pattern.__mod__, every)))
+    lines = map(str.rstrip, map(pattern.__mod__, every))
+    if width is None:
+        return "\n".join(lines)
+    return "\n".join(line if len(line) <= width else line[: width - 1] + "…" for line in lines)
 
 
 def short_list(state: State, ids: Iterable[str]) -> str:
@@ -119,8 +121,25 @@ def lease_text(task: Task, now_ms: int) -> str:
     lease = task.lease
     if lease is None:
         return "-"
+    holder = clean(lease.holder)
     if task.holder(now_ms) is not None:
-        return f"held by {lease.holder} until {lease.until} ({ago(lease.until_ms - now_ms)} left)"
+        return f"held by {holder} until {lease.until} ({ago(lease.until_ms - now_ms)} left)"
     if lease.live(now_ms):
-        return f"{lease.holder}'s claim ended with the task ({task.status.value})"
-    return f"{lease.holder}'s lease ran out at {lease.until} ({ago(now_ms - lease.until_ms)} ago)"
+        return f"{holder}'s claim ended with the task ({task.status.value})"
+    return f"{holder}'s lease ran out at {lease.until} ({ago(now_ms - lease.until_ms)} ago)"
+
+
+def value_text(value: Json, width: int = 40) -> str:
+    """A value on one safe line, elided."""
+    if isinstance(value, str):
+        return elide(value, width) if value else '""'
+    return elide(json.dumps(value, ensure_ascii=False), width)
+
+
+def progress(message: str) -> None:
+    """Say on stderr, when it is a terminal, that long work is under way."""
+    try:
+        if sys.stderr.isatty():
+            click.echo(message, err=True)
+    except (AttributeError, ValueError):
+        pass

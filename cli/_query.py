@@ -1,35 +1,39 @@
-"""Commands that only read: list, show, ready, history."""
+"""Commands that only read: list, show, history."""
 
 from __future__ import annotations
 
-import json
 from itertools import repeat
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import click
 
-from ledger._errors import NotFound
-from ledger._state import OP_KINDS, STATUSES
-from ledger._timeparse import iso_ms, parse_time
+from ledger import OP_KINDS, STATUSES, NotFound, iso_ms, record_json, task_json
 
-from ._options import Env, ledger_command, reader_command
+from ._options import Env, Moment, ledger_command, reader_command
 from ._output import (
+    OWNER_WIDTH,
+    clean,
     elide,
     emit_json,
     emit_json_lines,
     lease_text,
-    record_json,
     short_list,
     table,
-    task_json,
+    terminal_width,
+    value_text,
+    when,
 )
 
-if TYPE_CHECKING:  # a list answered from the cache never loads the model
+if TYPE_CHECKING:  # a list answered from the snapshot never loads the model
     from ledger import Json, Record, Row, State
 
 STATUS = click.Choice(STATUSES)
 _SHORT, _STATUS, _OWNER, _SUBJECT = map(attrgetter, ("short", "status", "owner", "subject"))
+
+
+def _owner(owner: str) -> str:
+    return elide(owner, OWNER_WIDTH) if owner else "-"
 
 
 def _table(state: State, rows: list[Row], now_ms: int) -> str:
@@ -57,38 +61,46 @@ def _table(state: State, rows: list[Row], now_ms: int) -> str:
         lease = row.lease_until
         if lease is not None and lease <= now_ms and row.status != "completed":
             subjects[i] += "  [lease ran out]"
-    owners = [owner or "-" for owner in map(_OWNER, rows)]
+    owners = list(map(_owner, map(_OWNER, rows)))
     return table(
         ("ID", "STATUS", "OWNER", "SUBJECT"),
         zip(map(_SHORT, rows), map(_STATUS, rows), owners, subjects, strict=True),
+        terminal_width(),
     )
 
 
-def print_tasks(env: Env, state: State, rows: list[Row], now: int | None = None) -> None:
+def print_tasks(env: Env, state: State, rows: list[Row], now: int, limit: int | None = None) -> None:
     """Print tasks as a table (from their rows alone), or as a JSON array of whole tasks."""
-    now = env.ledger.clock() if now is None else now
+    total = len(rows)
+    if limit is not None:
+        rows = rows[:limit]
     if env.as_json:
         emit_json([task_json(state.tasks[r.id], state, now) for r in rows])
     elif rows:
         click.echo(_table(state, rows, now))
-    else:
+    elif not total:
         click.echo("no tasks", err=True)
+    if len(rows) < total:
+        click.echo(f"({len(rows)} of {total} tasks shown)", err=True)
 
 
 AT = click.option(
     "--at",
+    type=Moment(),
     metavar="TIME",
     help="The state as of TIME (ISO 8601, or 10m, 2h, 3d ago): time travel.",
 )
+LIMIT = click.option(
+    "--limit", type=click.IntRange(min=0), metavar="N", help="Show at most N tasks."
+)
 
 
-def state_at(env: Env, at: str | None) -> tuple[State, int]:
+def state_at(env: Env, at: int | None) -> tuple[State, int]:
     """The state now, or as of ``--at``; and the moment it stands for (epoch ms)."""
     now = env.ledger.clock()
     if at is None:
         return env.ledger.state(), now
-    moment = parse_time(at, now)
-    return env.ledger.state_at(moment), moment
+    return env.ledger.state_at(at), min(at, now)
 
 
 @click.command("list")
@@ -96,6 +108,7 @@ def state_at(env: Env, at: str | None) -> tuple[State, int]:
 @click.option("--owner", help="Only tasks owned by NAME.", metavar="NAME")
 @click.option("--ready", "only_ready", is_flag=True, help="Only tasks ready to start.")
 @click.option("--all", "show_all", is_flag=True, help="Include deleted tasks.")
+@LIMIT
 @AT
 @ledger_command
 def list_tasks(
@@ -104,32 +117,22 @@ def list_tasks(
     owner: str | None,
     only_ready: bool,
     show_all: bool,
-    at: str | None,
+    limit: int | None,
+    at: int | None,
 ) -> None:
     """List tasks, oldest first."""
     state, now = state_at(env, at)
-    rows = list(state.rows.values()) if show_all else list(state.live_rows())
-    if statuses:
-        rows = [r for r in rows if r.status in statuses]
-    if owner is not None:
-        rows = [r for r in rows if r.owner == owner]
-    if only_ready:
-        rows = [r for r in rows if state.is_ready(r, now)]
-    print_tasks(env, state, rows, now)
-
-
-def value_text(value: Json) -> str:
-    """A value on one line, elided."""
-    if isinstance(value, str):
-        return elide(value, 40) if value else '""'
-    return elide(json.dumps(value, ensure_ascii=False), 40)
+    rows = state.select(
+        now, statuses=statuses, owner=owner, ready=only_ready, include_deleted=show_all
+    )
+    print_tasks(env, state, rows, now, limit)
 
 
 @click.command()
 @click.argument("task_id", metavar="ID")
 @AT
 @ledger_command
-def show(env: Env, task_id: str, at: str | None) -> None:
+def show(env: Env, task_id: str, at: int | None) -> None:
     """Show one task with its notes, lease, and who created and last changed it."""
     state, now = state_at(env, at)
     try:
@@ -143,31 +146,32 @@ def show(env: Env, task_id: str, at: str | None) -> None:
         return
     lines = [
         ("id", f"{task.id}  ({state.short(task.id)})"),
-        ("subject", task.subject),
+        ("subject", clean(task.subject)),
         ("status", task.status.value + ("  [deleted]" if task.deleted else "")),
-        ("owner", task.owner or "-"),
+        ("owner", clean(task.owner) or "-"),
     ]
     if task.active_form:
-        lines.append(("active form", task.active_form))
+        lines.append(("active form", clean(task.active_form)))
     blocked = [f"{state.short(b)} ({state.tasks[b].status.value})" for b in task.blocked_by]
     lines.append(("blocked by", ", ".join(blocked) or "-"))
     lines.append(("blocks", short_list(state, task.blocks)))
     for key, value in task.metadata:
-        lines.append((f"meta {key}", value_text(value)))
+        lines.append((f"meta {clean(key)}", value_text(value)))
     if task.lease is not None:
         lines.append(("lease", lease_text(task, now)))
     for label, stamp in (("created", task.created), ("updated", task.updated)):
         if stamp is not None:
-            lines.append((label, f"{stamp.at} by {stamp.session}"))
+            lines.append((label, f"{stamp.at} by {clean(stamp.session)}"))
     width = max(len(k) for k, _ in lines)
     out = [f"{k.ljust(width)}  {v}" for k, v in lines]
     if task.description:
-        out += ["", "description:", *("  " + ln for ln in task.description.splitlines())]
+        text = clean(task.description, lines=True)
+        out += ["", "description:", *("  " + ln for ln in text.splitlines())]
     if task.notes:
         out += ["", "notes:"]
         for n in task.notes:
-            out.append(f"  {n.stamp.at} {n.stamp.session}:")
-            out += ["    " + ln for ln in n.text.splitlines()]
+            out.append(f"  {n.stamp.at} {clean(n.stamp.session)}:")
+            out += ["    " + ln for ln in clean(n.text, lines=True).splitlines()]
     if at is not None:
         out = [f"(as of {iso_ms(now)})", *out]
     click.echo("\n".join(out))
@@ -176,34 +180,39 @@ def show(env: Env, task_id: str, at: str | None) -> None:
 def summary(state: State, record: Record) -> str:
     """The changes of an op on one line: ``field: old → new``, long values elided."""
     parts = []
-    fields = record.fields
-    for name, change in fields.items():
+    for name, change in record.fields.items():
         if name == "note" and isinstance(change, str):
             parts.append(f"note {value_text(change)}")
         elif name in ("metadata", "blockedBy", "blocks") and isinstance(change, dict):
             for key, sub in change.items():
-                label = key if name == "metadata" else state.short(key)
+                label = elide(key, 40) if name == "metadata" else state.short(key)
                 parts.append(change_text(f"{name}.{label}", sub))
         else:
-            parts.append(change_text(name, change))
+            parts.append(change_text(elide(name, 40), change, lease=name == "lease"))
     return ", ".join(parts)
 
 
-def change_text(name: str, change: Json) -> str:
+def _shown(value: Json, lease: bool) -> str:
+    if lease and type(value) is int:
+        return iso_ms(value)
+    return value_text(value)
+
+
+def change_text(name: str, change: Json, *, lease: bool = False) -> str:
     """``name: old → new`` (or ``name=new`` without an old value)."""
     if isinstance(change, dict) and "new" in change:
         old = change.get("old")
         if old is None:
-            return f"{name}={value_text(change['new'])}"
-        return f"{name}: {value_text(old)} → {value_text(change['new'])}"
+            return f"{name}={_shown(change['new'], lease)}"
+        return f"{name}: {_shown(old, lease)} → {_shown(change['new'], lease)}"
     return f"{name}={value_text(change)}"
 
 
 @click.command()
 @click.argument("task_id", metavar="[ID]", required=False)
 @click.option("--session", "by_session", metavar="S", help="Only ops by session S.")
-@click.option("--since", metavar="TIME", help="Only ops since TIME (ISO 8601, or 10m, 2h, 3d).")
-@click.option("--until", metavar="TIME", help="Only ops until TIME (same forms).")
+@click.option("--since", type=Moment(), metavar="TIME", help="Only ops since TIME (ISO 8601, or 10m, 2h, 3d).")
+@click.option("--until", type=Moment(), metavar="TIME", help="Only ops until TIME (same forms).")
 @click.option(
     "--op",
     "ops",
@@ -217,22 +226,20 @@ def history(
     env: Env,
     task_id: str | None,
     by_session: str | None,
-    since: str | None,
-    until: str | None,
+    since: int | None,
+    until: int | None,
     ops: tuple[str, ...],
     limit: int | None,
 ) -> None:
-    """The audit trail: every op in causal (HLC) order, with what it changed, old → new."""
-    now = env.ledger.clock()
+    """The audit trail: every op in causal (HLC) order, with what it changed, old → new.
+
+    With ID: the ops on that task, including dependency changes made from the
+    other task's side.
+    """
     records = env.ledger.history(
-        task_id,
-        session=by_session,
-        since_ms=None if since is None else parse_time(since, now),
-        until_ms=None if until is None else parse_time(until, now),
-        ops=ops,
-        limit=limit,
+        task_id, session=by_session, since_ms=since, until_ms=until, ops=ops, limit=limit
     )
-    state = env.ledger.state()
+    state = env.ledger.seen()
     if env.as_json:
         emit_json_lines(record_json(r, state) for r in records)
         return
@@ -241,16 +248,11 @@ def history(
         task = state.tasks.get(r.task)
         subject = elide(task.subject, 24) if task else ""
         rows.append(
-            (
-                r.at.replace("T", " ")[:23],
-                r.session,
-                r.kind,
-                state.short(r.task),
-                subject,
-                summary(state, r),
-            )
-        )
+            (when(r.at), elide(r.session, 24), r.kind, state.short(r.task), subject,
+             summary(state, r))
+        )  # fmt: skip
     if rows:
-        click.echo(table(("TIME", "SESSION", "OP", "TASK", "SUBJECT", "CHANGES"), rows))
+        click.echo(table(("TIME", "SESSION", "OP", "TASK", "SUBJECT", "CHANGES"), rows,
+                         terminal_width()))  # fmt: skip
     else:
         click.echo("no history", err=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ledger._sim import Simulation, simulate
+from sim import Simulation, simulate
 
 from ._output import emit_json, table
 

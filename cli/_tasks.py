@@ -6,11 +6,10 @@ import sys
 
 import click
 
-from ledger import Edits, Status, Task
-from ledger._state import STATUSES
+from ledger import STATUSES, Edits, Status, Task, task_json
 
 from ._options import Env, MetaPair, ledger_command
-from ._output import emit_json, task_json
+from ._output import clean, emit_json
 
 STATUS = click.Choice(STATUSES)
 
@@ -23,11 +22,11 @@ def _text(value: str | None) -> str | None:
 
 
 def _done(env: Env, task: Task, verb: str) -> None:
-    state = env.ledger.state()
+    state = env.ledger.seen()
     if env.as_json:
         emit_json(task_json(task, state, env.ledger.clock()))
     else:
-        click.echo(f"{verb} {state.short(task.id)}  {task.subject}")
+        click.echo(f"{verb} {state.short(task.id)}  {clean(task.subject)}")
 
 
 @click.command()
@@ -59,7 +58,7 @@ def create(
         )
     )
     if env.as_json:
-        emit_json(task_json(task, env.ledger.state(), env.ledger.clock()))
+        emit_json(task_json(task, env.ledger.seen(), env.ledger.clock()))
     else:
         click.echo(task.id)
 

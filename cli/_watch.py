@@ -5,17 +5,14 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from collections.abc import Mapping
 from types import FrameType
 
 import click
 
-from ledger import Json, Ledger, NotFound
-from ledger._paths import default_session
-from ledger._watch import Follower, LiveEvent
+from ledger import Filter, Follower, Ledger, LiveEvent, NotFound, default_session, record_json
 
-from ._options import Env, SessionName, reader_command
-from ._output import elide, record_json
+from ._options import Env, SessionName, TaskRef, flush_warnings, reader_command
+from ._output import elide, when
 from ._query import summary
 
 
@@ -25,16 +22,16 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 def _line(ledger: Ledger, event: LiveEvent) -> str:
     record = event.record
-    state = ledger.state()
+    state = ledger.seen()
     subject = elide(event.task.subject, 24) if event.task else ""
     return (
-        f"{record.at[11:23]}  {record.session[:16]:<16}  {record.kind:<7}  "
+        f"{when(record.at)[11:]}  {elide(record.session, 16):<16}  {record.kind:<7}  "
         f"{state.short(record.task):<6}  {subject:<24}  {summary(state, record)}"
     )
 
 
 @click.command()
-@click.option("--task", "task_ref", metavar="ID", help="Only changes of this task.")
+@click.option("--task", "task_ref", type=TaskRef(), help="Only changes of this task (or of one yet to come with this prefix).")
 @click.option("--session", "by_session", metavar="S", help="Only changes made by session S.")
 @click.option(
     "--as",
@@ -69,45 +66,29 @@ def watch(
     """Print every change to the list as it lands, and keep its task files current.
 
     One line per op (--json: one object per line, the keys of history --json).
+    Changes Claude Code makes to the task files are recorded and printed too.
     Ctrl-C stops it. While it runs, its session shows as live in `sessions`.
     """
     ledger = Ledger(env.ledger.layout, as_session or default_session())
-    task_id = None
+    task_id = task_ref
     if task_ref is not None:
         try:
-            task_id = ledger.state().find(task_ref).id
+            task_id = ledger.seen().resolve(task_ref)
         except NotFound:
-            task_id = task_ref.strip().lower()  # a task yet to come
+            task_id = task_ref  # a task yet to come
     signal.signal(signal.SIGTERM, _interrupt)
+    only = Filter(task=task_id, session=by_session)
     try:
-        with Follower(ledger, poll_s=poll_interval if poll else None) as follower:
-            _flush_warnings(ledger)
+        with Follower(ledger, poll_s=poll_interval if poll else None, only=only) as follower:
+            flush_warnings(ledger)
             for batch in follower:
                 for event in batch:
-                    record = event.record
-                    if by_session is not None and record.session != by_session:
-                        continue
-                    if task_id is not None and not _touches(record.task, record.fields, task_id):
-                        continue
                     if env.as_json:
-                        data = record_json(record, ledger.state())
+                        data = record_json(event.record, ledger.seen())
                         click.echo(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
                     else:
                         click.echo(_line(ledger, event))
                 sys.stdout.flush()
-                _flush_warnings(ledger)
+                flush_warnings(ledger)
     except KeyboardInterrupt:
         pass
-
-
-def _touches(task: str, fields: Mapping[str, Json], wanted: str) -> bool:
-    if task.startswith(wanted):
-        return True
-    blocks = fields.get("blocks")
-    return isinstance(blocks, dict) and any(str(k).startswith(wanted) for k in blocks)
-
-
-def _flush_warnings(ledger: Ledger) -> None:
-    for warning in ledger.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    ledger.warnings.clear()

@@ -1,62 +1,67 @@
-"""The audit trail: every record of every log, in causal (HLC) order.
+"""The audit trail: what each op changed, which writes lost, who set each field.
 
 Reading the trail needs no pycrdt: the records' readable fields say what
 each op changed, old -> new as its writer saw it, and which write it saw
-(``base``) -- enough to tell a conflict from an ordinary overwrite.
+(``base``) -- enough to tell a conflict from an ordinary overwrite. The
+records come from the replayer (``Reader.trail``), so history never shows
+what the state skipped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from ._log import BadRecord, Cursor, LogWarning, Record, parse_record
+from ._log import Record
 from ._model import Change, Json, Op, Stamp
-from ._paths import scan_logs
-from ._presence import Presence
-from ._state import Row, State
+from ._state import State
 
 
-@dataclass(frozen=True, slots=True)
-class Located:
-    """A record and where it was read.
+def touches(record: Record, task_id: str) -> bool:
+    """Whether an op concerns a task: it is about it, or changes an edge that ends at it."""
+    if record.task == task_id:
+        return True
+    fields = record.fields
+    for side in ("blocks", "blockedBy"):
+        edges = fields.get(side)
+        if isinstance(edges, dict) and task_id in edges:
+            return True
+    return False
 
-    Attributes:
-        record: the parsed record.
-        file: the log file name.
-        line: its 1-based line number.
+
+def select(
+    records: Iterable[Record],
+    *,
+    task_id: str | None = None,
+    session: str | None = None,
+    since_ms: int | None = None,
+    until_ms: int | None = None,
+    ops: Sequence[str] = (),
+    limit: int | None = None,
+) -> list[Record]:
+    """The records that pass every filter given (by HLC time), oldest first.
+
+    Args:
+        records: records in HLC order.
+        task_id: only ops that concern this task (``touches``).
+        session: only ops by this session.
+        since_ms: only ops at or after this time.
+        until_ms: only ops at or before this time.
+        ops: only these op kinds.
+        limit: only the latest this many.
     """
-
-    record: Record
-    file: str
-    line: int
-
-
-def read_all(logs_dir: Path, warnings: list[LogWarning]) -> Iterator[Located]:
-    """Every well-formed record of every log, file by file, in file order.
-
-    Bad lines are skipped with a warning appended to ``warnings``.
-    """
-    for name in sorted(scan_logs(logs_dir)):
-        cursor = Cursor()
-        for line in cursor.read(logs_dir / name):
-            try:
-                yield Located(parse_record(line.data), name, line.number)
-            except BadRecord as exc:
-                warnings.append(LogWarning(name, line.number, f"{exc}, skipped"))
-        if cursor.tail:
-            warnings.append(
-                LogWarning(name, cursor.line, "torn last line (a writer died mid-append), skipped")
-            )
-
-
-def trail(records: Iterable[Located]) -> list[Record]:
-    """Records in HLC order, each op once (copies of a log count once)."""
-    seen: dict[tuple[str, int], Record] = {}
-    for item in records:
-        seen.setdefault((item.record.writer, item.record.seq), item.record)
-    return sorted(seen.values(), key=lambda r: r.key)
+    out = [
+        r
+        for r in records
+        if (task_id is None or touches(r, task_id))
+        and (session is None or r.session == session)
+        and (since_ms is None or r.hlc.ms >= since_ms)
+        and (until_ms is None or r.hlc.ms <= until_ms)
+        and (not ops or r.kind in ops)
+    ]
+    if limit is not None:
+        out = out[-limit:] if limit > 0 else []
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,56 +181,3 @@ def blame(
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class SessionInfo:
-    """A session as the logs, leases and presence files show it.
-
-    Attributes:
-        session: its name.
-        ops: how many ops it appended.
-        last: its latest op (by HLC), if any.
-        holds: live tasks it holds under a live lease now.
-        running: its processes that announce themselves and beat now (a
-            ``watch``, an MCP server); the session is *live* if there is one.
-    """
-
-    session: str
-    ops: int
-    last: Record | None
-    holds: tuple[Row, ...]
-    running: tuple[Presence, ...] = ()
-
-    @property
-    def live(self) -> bool:
-        """True while one of the session's processes is running (by its heartbeat)."""
-        return bool(self.running)
-
-
-def sessions(
-    records: Iterable[Record], state: State, running: Iterable[Presence], now_ms: int
-) -> list[SessionInfo]:
-    """Every session seen in the logs or running now: activity, holdings, liveness."""
-    last: dict[str, Record] = {}
-    count: dict[str, int] = {}
-    for record in records:
-        last[record.session] = record
-        count[record.session] = count.get(record.session, 0) + 1
-    holds: dict[str, list[Row]] = {}
-    for row in state.live_rows():
-        holder = row.holder(now_ms)
-        if holder is not None:
-            holds.setdefault(holder, []).append(row)
-    live: dict[str, list[Presence]] = {}
-    for found in running:
-        if found.live(now_ms):
-            live.setdefault(found.session, []).append(found)
-    return [
-        SessionInfo(
-            name,
-            count.get(name, 0),
-            last.get(name),
-            tuple(holds.get(name, ())),
-            tuple(sorted(live.get(name, ()), key=lambda p: p.started_ms)),
-        )
-        for name in sorted(set(last) | set(holds) | set(live))
-    ]

@@ -1,8 +1,8 @@
 """Errors raised by the ledger library.
 
 Every error the library raises on purpose derives from one root, so callers
-(the CLI, the MCP server, tests) can catch ``LedgerError`` and map each class
-to one exit code or tool error::
+(the CLI, the MCP server, the board, tests) catch ``LedgerError`` and map
+each class to one exit code or tool error::
 
     LedgerError                 anything the user can fix or must know about
     ├── InvalidValue            a name, field or value the ledger refuses
@@ -11,15 +11,21 @@ to one exit code or tool error::
     ├── TaskDeleted             the task exists but is a tombstone
     ├── DependencyError         a dependency that points at nothing or closes a cycle
     ├── Blocked                 the task has incomplete blockers
-    ├── Contention              another session holds what was asked for
+    ├── Contention              another session holds what was asked for (exit 3)
     │   ├── ClaimHeld           the task is claimed under a live lease
     │   └── NothingReady        ``ready --claim`` found nothing claimable
     ├── StorageError            the file system refused a read or a write
+    ├── SyncError               a sync remote could not be reached or refused
     └── CorruptLedger           ``verify`` found damage (carries the report)
 
+    Internal (caught inside the library, never leave it):
+    BadRecord(ValueError)       a log line that is not a usable record
+    └── UnknownVersion          a record of a format version this code does not know
+    RejectedUpdate(ValueError)  pycrdt refused an update
+    CacheBroken(Exception)      a derived cache file is unusable: rebuild from the logs
+
 OS, pycrdt and JSON exceptions are translated where they cross into the
-library; nothing else is meant to escape it. ``CacheBroken`` is internal: the
-ledger catches it, drops the derived cache and answers from the logs.
+library; nothing else is meant to escape it.
 """
 
 from __future__ import annotations
@@ -76,9 +82,25 @@ class StorageError(LedgerError):
     """The file system refused a read or write the ledger needs."""
 
 
+class SyncError(LedgerError):
+    """A sync remote could not be reached, or refused what was sent."""
+
+
 class CorruptLedger(LedgerError):
     """The logs failed verification."""
 
 
+class BadRecord(ValueError):
+    """A log line that is not a usable record (internal: readers turn it into a warning)."""
+
+
+class UnknownVersion(BadRecord):
+    """A record of a format version this code does not know (internal)."""
+
+
+class RejectedUpdate(ValueError):
+    """pycrdt refused an update (internal: the replayer turns it into a warning)."""
+
+
 class CacheBroken(Exception):
-    """A file of the derived cache is missing, unreadable or rejected (internal: rebuild)."""
+    """A derived cache file is missing, unreadable or rejected (internal: rebuild)."""

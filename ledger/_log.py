@@ -1,4 +1,4 @@
-"""Log records: encoding, the hash chain, appending, and tolerant reading.
+"""Log records: encoding, the hash chain, appending, and the one tolerant reader.
 
 A log is a file of UTF-8 JSON lines, one record per line, written by exactly
 one writer. The record format is described field by field in docs/format.md.
@@ -10,47 +10,45 @@ command that exits 0 has its record on disk. A log whose last line is torn
 (its writer died mid-append) is never truncated or rewritten: the next append
 first terminates the torn fragment with a marker that can never parse as
 JSON, then starts its record on a fresh line.
+
+Every reader of logs -- the replayer (and so the state, history, time travel,
+sync) and ``verify`` -- reads lines with ``Cursor.read`` and classifies each
+with ``classify``, so a damaged line is described the same way everywhere.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
 import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import NamedTuple
 
-from ._errors import StorageError
-from ._model import Hlc, Json, OpKind
-from ._paths import is_writer_id
+from . import _json
+from ._errors import BadRecord, StorageError, UnknownVersion
+from ._fs import Dir, write_all
+from ._ids import TASK_ID, is_writer_id
+from ._model import MAX_COUNTER, MAX_HLC_MS, Hlc, Json, OpKind
 
 FORMAT_VERSION = 1
 GENESIS = "0" * 64
 #: Appended to a torn fragment before the next record: ends in a character
 #: that no JSON document can end with, so the fragment never parses.
 TORN_MARK = b" #torn\n"
+_TORN_END = TORN_MARK[:-1]
 
 _SHARD_RE = re.compile(r"[0-9a-f]{2}")
-_TASK_RE = re.compile(r"[0-9a-f]{16}")
+_TASK_RE = re.compile(TASK_ID)
 _HEX64_RE = re.compile(r"[0-9a-f]{64}")
 _OP_KINDS = frozenset(k.value for k in OpKind)
 _CHUNK = 1 << 22
+# a record's own structure adds this many levels around a metadata value
+_RECORD_DEPTH = _json.MAX_DEPTH + 6
 
 
-class BadRecord(ValueError):
-    """A line that is not a usable record (internal; readers turn it into a warning)."""
-
-
-class UnknownVersion(BadRecord):
-    """A record of a format version this code does not know."""
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(NamedTuple):
     """One parsed log record.
 
     Attributes:
@@ -84,51 +82,39 @@ class Record:
         """Sort key of the audit trail: HLC, then session, writer, seq."""
         return (self.hlc.ms, self.hlc.counter, self.session, self.writer, self.seq)
 
+    @property
+    def ref(self) -> str:
+        """``<writer>:<seq>``, as ``base`` refers to writes."""
+        return f"{self.writer}:{self.seq}"
+
 
 def encode_record(record: Record) -> bytes:
-    """Serialize a record to one JSON line (without the newline)."""
-    obj: dict[str, Any] = {
-        "v": FORMAT_VERSION,
-        "session": record.session,
-        "writer": record.writer,
-        "seq": record.seq,
-        "hlc": record.hlc.to_json(),
-        "at": record.at,
-        "op": record.kind,
-        "task": record.task,
-        "fields": record.fields,
-        "updates": record.updates,
-        "clocks": record.clocks,
-        "prev": record.prev,
-    }
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    """Serialize a record to one JSON line (without the newline).
 
-
-def unicode_ok(raw: bytes | str, parsed: object) -> bool:
-    """False when JSON text decoded to a string that is not valid Unicode.
-
-    A ``\\ud800`` escape without its pair is valid JSON but cannot be written
-    out as UTF-8; letting it in would make every later print or file write
-    of the list fail. Only texts with such an escape need the full check.
+    Raises:
+        ValueError: for a value that is not strict JSON (NaN, Infinity).
     """
-    probe = raw.lower() if isinstance(raw, str) else raw.lower().decode("latin-1")
-    if "\\ud" not in probe:
-        return True
-    try:
-        json.dumps(parsed, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    return _json.dumps_bytes(
+        {
+            "v": FORMAT_VERSION,
+            "session": record.session,
+            "writer": record.writer,
+            "seq": record.seq,
+            "hlc": record.hlc.to_json(),
+            "at": record.at,
+            "op": record.kind,
+            "task": record.task,
+            "fields": record.fields,
+            "updates": record.updates,
+            "clocks": record.clocks,
+            "prev": record.prev,
+        }
+    )
 
 
 def digest(line: bytes) -> str:
     """The hash-chain digest of a record line (without its newline)."""
     return hashlib.sha256(line).hexdigest()
-
-
-_decode_json = json.JSONDecoder().decode
-_MAX_HLC_MS = 1 << 53
-_MAX_COUNTER = 1 << 32
 
 
 def parse_record(line: bytes) -> Record:
@@ -138,17 +124,17 @@ def parse_record(line: bytes) -> Record:
     speed; every one of them still runs on every line.
 
     Raises:
-        BadRecord: when the line is not JSON or not a well-formed record.
+        BadRecord: when the line is not strict JSON or not a well-formed record.
         UnknownVersion: when the record's format version is unknown.
     """
     try:
-        obj = _decode_json(line.decode())
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        raise BadRecord("not JSON") from exc
+        obj = _json.loads(line, depth=_RECORD_DEPTH)
+    except ValueError as exc:  # UnicodeDecodeError is a ValueError
+        message = str(exc)
+        reason = message if message.startswith(("invalid Unicode", "nested")) else "not JSON"
+        raise BadRecord(reason) from exc
     if type(obj) is not dict:
         raise BadRecord("not a JSON object")
-    if b"\\u" in line and not unicode_ok(line, obj):
-        raise BadRecord("invalid Unicode (an unpaired surrogate escape)")
     version = obj.get("v")
     if version != FORMAT_VERSION or type(version) is not int:
         raise UnknownVersion(f"unknown format version {version!r}"[:80])
@@ -177,11 +163,11 @@ def parse_record(line: bytes) -> Record:
         or len(hlc) != 2
         or type(hlc[0]) is not int
         or type(hlc[1]) is not int
-        or not 0 <= hlc[0] < _MAX_HLC_MS
-        or not 0 <= hlc[1] < _MAX_COUNTER
+        or not 0 <= hlc[0] < MAX_HLC_MS
+        or not 0 <= hlc[1] < MAX_COUNTER
     ):
         raise BadRecord("bad hlc")
-    if type(at) is not str:
+    if type(at) is not str or len(at) > 64:
         raise BadRecord("bad wall time")
     if type(kind) is not str or kind not in _OP_KINDS:
         raise BadRecord(f"unknown op {kind!r}"[:80])
@@ -196,7 +182,7 @@ def parse_record(line: bytes) -> Record:
     if (
         type(clocks) is not dict
         or clocks.keys() != updates.keys()
-        or not all(type(v) is int and 0 < v < _MAX_HLC_MS for v in clocks.values())
+        or not all(type(v) is int and 0 < v < MAX_HLC_MS for v in clocks.values())
     ):
         raise BadRecord("bad clocks")
     if type(prev) is not str or not _HEX64_RE.fullmatch(prev):
@@ -206,8 +192,7 @@ def parse_record(line: bytes) -> Record:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
+class Line(NamedTuple):
     """A complete line read from a log.
 
     Attributes:
@@ -219,6 +204,49 @@ class Line:
     number: int
     offset: int
     data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class LogWarning:
+    """A problem found while reading a log; the line was skipped.
+
+    Attributes:
+        file: the log file name.
+        line: the 1-based line number (0 when it concerns the whole log).
+        problem: what is wrong.
+        kind: ``line`` (an unusable line), ``torn`` (a crash's remains),
+            ``update`` (pycrdt refused the update), ``clock`` (a shard
+            could not integrate every update its logs declare), ``gap``
+            (a writer's records wait behind a missing one) or ``file`` (the
+            log itself cannot be read).
+    """
+
+    file: str
+    line: int
+    problem: str
+    kind: str = "line"
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.problem}" if where else self.problem
+
+
+def classify(name: str, line: Line) -> Record | LogWarning:
+    """What one line of a log is: a record, or the warning that skips it."""
+    data = line.data
+    if not data.strip():
+        return LogWarning(name, line.number, "empty line, skipped")
+    if data.endswith(_TORN_END):
+        return LogWarning(name, line.number, "torn write of a crashed writer, skipped", "torn")
+    try:
+        return parse_record(data)
+    except BadRecord as exc:
+        return LogWarning(name, line.number, f"{exc}, skipped")
+
+
+def torn_tail(name: str, cursor: Cursor) -> LogWarning:
+    """The warning for a log whose last line has no newline yet."""
+    return LogWarning(name, cursor.line, "torn last line (a writer died mid-append), skipped", "torn")
 
 
 @dataclass(slots=True)
@@ -235,43 +263,57 @@ class Cursor:
     tail: int = 0
     last: bytes | None = None  # the last complete line read (None: none read by this cursor)
 
-    def read(self, path: Path) -> Iterator[Line]:
+    def read(self, folder: Dir, name: str) -> Iterator[Line]:
         """Yield the complete lines after the cursor, advancing it past each.
 
         Raises:
-            StorageError: when the file cannot be read.
+            StorageError: when the file cannot be read (a link, a FIFO, ...).
         """
         self.tail = 0
-        fh = _open_for_read(path)
-        if fh is None:
+        try:
+            fd = folder.open_read(name)
+        except OSError as exc:
+            raise StorageError(f"cannot read {folder.path / name}: {_reason(exc)}") from exc
+        if fd is None:
             return
-        with fh:
-            fh.seek(self.offset)
-            pending = b""
+        try:
+            yield from self._lines(fd, folder, name)
+        finally:
+            os.close(fd)
+
+    def _lines(self, fd: int, folder: Dir, name: str) -> Iterator[Line]:
+        pending = b""
+        position = self.offset
+        while True:
+            try:
+                chunk = os.pread(fd, _CHUNK, position)
+            except OSError as exc:
+                raise StorageError(f"cannot read {folder.path / name}: {_reason(exc)}") from exc
+            if not chunk:
+                self.tail = len(pending)
+                return
+            position += len(chunk)
+            buf = pending + chunk if pending else chunk
+            start = 0
             while True:
-                try:
-                    chunk = fh.read(_CHUNK)
-                except OSError as exc:
-                    raise StorageError(f"cannot read {path}: {exc.strerror}") from exc
-                if not chunk:
-                    self.tail = len(pending)
-                    return
-                buf = pending + chunk if pending else chunk
-                start = 0
-                while True:
-                    end = buf.find(b"\n", start)
-                    if end < 0:
-                        break
-                    line = Line(self.line, self.offset, buf[start:end])
-                    self.offset += end + 1 - start
-                    self.line += 1
-                    self.last = line.data
-                    start = end + 1
-                    yield line
-                pending = buf[start:]
+                end = buf.find(b"\n", start)
+                if end < 0:
+                    break
+                data = buf[start:end]
+                line = Line(self.line, self.offset, data)
+                self.offset += end + 1 - start
+                self.line += 1
+                self.last = data
+                start = end + 1
+                yield line
+            pending = buf[start:]
 
 
-def line_before(path: Path, offset: int) -> bytes | None:
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def line_before(folder: Dir, name: str, offset: int) -> bytes | None:
     """The complete line that ends just before ``offset`` (without its newline).
 
     None when the file is shorter, or the byte before ``offset`` is not a
@@ -280,55 +322,28 @@ def line_before(path: Path, offset: int) -> bytes | None:
     if offset <= 0:
         return b""
     try:
-        with open(path, "rb") as fh:
-            chunk = 1 << 16
-            while True:
-                start = max(0, offset - chunk)
-                fh.seek(start)
-                data = fh.read(offset - start)
-                if len(data) != offset - start or not data.endswith(b"\n"):
-                    return None
-                cut = data.rfind(b"\n", 0, len(data) - 1)
-                if cut >= 0:
-                    return data[cut + 1 : -1]
-                if start == 0:
-                    return data[:-1]
-                chunk *= 4
+        fd = folder.open_read(name)
     except OSError:
         return None
-
-
-def _open_for_read(path: Path) -> BinaryIO | None:
-    try:
-        return open(path, "rb")
-    except FileNotFoundError:
+    if fd is None:
         return None
-    except OSError as exc:
-        raise StorageError(f"cannot read {path}: {exc.strerror}") from exc
-
-
-@dataclass(frozen=True, slots=True)
-class LogWarning:
-    """A problem found while reading a log; the line was skipped.
-
-    Attributes:
-        file: the log file name.
-        line: the 1-based line number (0 when it concerns the whole log).
-        problem: what is wrong.
-        kind: ``line`` (an unusable line), ``torn`` (a crash's remains),
-            ``update`` (pycrdt refused the update), ``clock`` (a shard
-            could not integrate every update its logs declare) or ``gap``
-            (a writer's records wait behind a missing one).
-    """
-
-    file: str
-    line: int
-    problem: str
-    kind: str = "line"
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.problem}" if where else self.problem
+    try:
+        chunk = 1 << 16
+        while True:
+            start = max(0, offset - chunk)
+            data = os.pread(fd, offset - start, start)
+            if len(data) != offset - start or not data.endswith(b"\n"):
+                return None
+            cut = data.rfind(b"\n", 0, len(data) - 1)
+            if cut >= 0:
+                return data[cut + 1 : -1]
+            if start == 0:
+                return data[:-1]
+            chunk *= 4
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 class Appender:
@@ -337,24 +352,33 @@ class Appender:
     Use as a context manager: entering takes the ``flock`` (waiting for other
     processes of the same session), leaving releases it. Records appended
     inside are on disk before the lock is released.
+
+    Args:
+        folder: the logs folder.
+        name: the log's file name.
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, folder: Dir, name: str) -> None:
+        self.folder = folder
+        self.name = name
         self._fd = -1
+
+    @property
+    def where(self) -> str:
+        """The log's path, for messages."""
+        return str(self.folder.path / self.name)
 
     def __enter__(self) -> Appender:
         try:
-            make_dirs(self.path.parent)
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+            self._fd = self.folder.open_append(self.name)
             fcntl.flock(self._fd, fcntl.LOCK_EX)
             if os.fstat(self._fd).st_size == 0:
                 # possibly just created (by us or a process of our session):
-                # make its directory entry durable before anything counts on it
-                _fsync_dir(self.path.parent)
+                # make its folder entry durable before anything counts on it
+                self.folder.sync()
         except OSError as exc:
             self._close()
-            raise StorageError(f"cannot open log {self.path}: {exc.strerror}") from exc
+            raise StorageError(f"cannot open log {self.where}: {_reason(exc)}") from exc
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -364,6 +388,10 @@ class Appender:
         if self._fd >= 0:
             os.close(self._fd)  # closing releases the flock
             self._fd = -1
+
+    def size(self) -> int:
+        """The log's current size in bytes."""
+        return os.fstat(self._fd).st_size
 
     def append(self, line: bytes) -> None:
         """Append one record line (without newline) and fsync it.
@@ -386,12 +414,9 @@ class Appender:
             data = line + b"\n"
             if size and os.pread(self._fd, 1, size - 1) != b"\n":
                 data = TORN_MARK + data
-            view = memoryview(data)
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
+            write_all(self._fd, data)
         except OSError as exc:
-            raise StorageError(f"cannot append to {self.path}: {exc.strerror}") from exc
+            raise StorageError(f"cannot append to {self.where}: {_reason(exc)}") from exc
 
     def sync(self) -> None:
         """Wait until everything appended is on disk.
@@ -402,32 +427,4 @@ class Appender:
         try:
             os.fsync(self._fd)
         except OSError as exc:
-            raise StorageError(f"cannot sync {self.path}: {exc.strerror}") from exc
-
-
-def make_dirs(path: Path) -> None:
-    """Create a folder and its missing parents, durably (each new entry is fsynced).
-
-    Raises:
-        OSError: when a folder cannot be created.
-    """
-    if path.is_dir():
-        return
-    missing = []
-    probe = path
-    while not probe.is_dir():
-        missing.append(probe)
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    path.mkdir(parents=True, exist_ok=True)
-    for made in reversed(missing):
-        _fsync_dir(made.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+            raise StorageError(f"cannot sync {self.where}: {_reason(exc)}") from exc

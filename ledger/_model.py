@@ -36,8 +36,9 @@ class OpKind(enum.StrEnum):
 
 
 #: Last-writer-wins fields of a task, by their Claude Code names, plus
-#: ``deleted`` (the tombstone) and ``lease`` (a claim's end, epoch ms).
-SCALAR_FIELDS = ("subject", "activeForm", "status", "owner", "deleted", "lease")
+#: ``deleted`` (the tombstone), ``lease`` (a claim's end, epoch ms) and
+#: ``native`` ([machine, number]: the number Claude Code gave a task it made).
+SCALAR_FIELDS = ("subject", "activeForm", "status", "owner", "deleted", "lease", "native")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -60,11 +61,14 @@ class Hlc:
 
         Returns:
             ``(now_ms, 0)`` when the wall clock is ahead, else this reading's
-            milliseconds with the counter advanced.
+            milliseconds with the counter advanced (or, at the counter's
+            limit, the next millisecond). Never a reading a reader refuses.
         """
         if now_ms > self.ms:
-            return Hlc(now_ms, 0)
-        return Hlc(self.ms, self.counter + 1)
+            return Hlc(min(now_ms, MAX_HLC_MS - 1), 0)
+        if self.counter + 1 < MAX_COUNTER:
+            return Hlc(self.ms, self.counter + 1)
+        return Hlc(self.ms + 1, 0)
 
     def to_json(self) -> list[int]:
         """Return the ``[ms, counter]`` pair stored in records."""
@@ -75,6 +79,9 @@ class Hlc:
 
 
 HLC_ZERO = Hlc(0, 0)
+#: readers refuse HLCs at or beyond these (JSON numbers stay exact below 2**53)
+MAX_HLC_MS = 1 << 53
+MAX_COUNTER = 1 << 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,18 +255,6 @@ class Op:
             note=note,
         )
 
-    def changed_names(self) -> tuple[str, ...]:
-        """Names of everything the op touches, for one-line summaries."""
-        names = [k for k, _ in self.fields]
-        if self.description is not None:
-            names.append("description")
-        names += [f"metadata.{k}" for k, _ in self.metadata]
-        names += [f"blockedBy.{k}" for k, _ in self.blocked_by]
-        names += [f"blocks.{k}" for k, _ in self.blocks]
-        if self.note is not None:
-            names.append("note")
-        return tuple(names)
-
 
 @dataclass(frozen=True, slots=True)
 class Lease:
@@ -314,6 +309,8 @@ class Task:
         provenance: for each set field, the stamp of the write that won.
         lease: the claim lease, when the task was claimed and not released
             (it may have run out: see ``holder``).
+        native: ``(machine, number)`` for a task Claude Code created in the
+            folder of that machine, which keeps showing it by that number.
     """
 
     id: str
@@ -331,6 +328,7 @@ class Task:
     updated: Stamp | None = None
     provenance: tuple[tuple[str, Stamp], ...] = field(default=())
     lease: Lease | None = None
+    native: tuple[str, str] | None = None
 
     def holder(self, now_ms: int) -> str | None:
         """The session holding the task under a live lease at ``now_ms``, if any.
@@ -371,3 +369,4 @@ def sorted_pairs(
     """Return ``(key, value)`` pairs sorted by key (a stable metadata order)."""
     pairs = items.items() if isinstance(items, Mapping) else items
     return tuple(sorted(pairs, key=lambda kv: kv[0]))
+

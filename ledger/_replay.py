@@ -1,454 +1,453 @@
-"""Logs -> pycrdt shard documents: an incremental, tolerant, order-safe fold.
+"""Logs -> shard documents -> state: the one path from records to state.
 
-The replayer reads each log from where it stopped (per-file cursors), so the
-same object serves a full replay, catching up on new appends, and following
-logs live. It applies every writer's records strictly in that writer's
-sequence order -- pycrdt can lose data for good when two or more later
-updates of one client arrive before an earlier one -- while the order across
-writers does not matter. Records seen twice (a log copied under another
-name, a replica exchange) are applied once. A record that arrives ahead of a
-gap is held back until the gap fills.
+A ``Replayer`` reads each log from where it stopped (a cursor per file), so
+the same object serves a full replay, catching up on new appends, following
+logs live and time travel (``until_ms``). It can start from a snapshot
+(``base``) instead of the first byte of every log, and read a subset of the
+logs (``names``).
 
-Lines that are torn, not JSON, of an unknown version, malformed, or whose
-update pycrdt rejects are skipped, each with one warning; nothing stops a
-replay. After catching up, every changed shard's state vector is checked
-against the clocks the records declare; a shard that falls short is rebuilt
-from the logs in strict per-writer order.
+It accepts every writer's records strictly in that writer's sequence order --
+pycrdt can lose data for good when two or more later updates of one client
+arrive before an earlier one -- while the order across writers does not
+matter. A record seen twice (a copied log, a sync) is accepted once; one that
+arrives ahead of a gap is held back until the gap fills. Lines that are torn,
+not strict JSON, of an unknown version or malformed, and updates pycrdt
+rejects, are skipped with one warning each (``_log.classify`` words them);
+nothing stops a replay.
+
+Accepted updates wait in their shard's queue and are applied when the shard
+is needed (``Shards``), so a writer catches up only on what its op touches.
 """
 
 from __future__ import annotations
 
 import binascii
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import gc
+import os
+import time
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from ._crdt import RejectedUpdate, Replica
-from ._errors import CacheBroken
+from ._errors import CacheBroken, StorageError
+from ._fs import Dir
+from ._ids import parse_log_name
+from ._index import Index
 from ._log import (
     GENESIS,
-    TORN_MARK,
-    BadRecord,
     Cursor,
-    Line,
     LogWarning,
     Record,
+    classify,
     digest,
+    line_before,
     parse_record,
+    torn_tail,
 )
-from ._model import HLC_ZERO, Hlc, Task
-from ._paths import is_task_id, scan_logs
-from ._resolve import Memo, Partial, resolve_task
-from ._state import RawEdges, Row, State, raw_edges
+from ._model import HLC_ZERO, Hlc
+from ._shards import Shards
+from ._snapshot import Base, LogMark
+from ._state import State
+
+#: a record stamped further than this ahead of the reader's clock does not move writers' clocks
+MAX_AHEAD_MS = 3_600_000
+_decode = binascii.a2b_base64
 
 
-def _decode(data: str) -> bytes:
-    """Strict base64 (no stray characters, padding only at the end), in C."""
-    return binascii.a2b_base64(data, strict_mode=True)
+def wall_ms() -> int:
+    """The wall clock in epoch milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Hold off the cyclic garbage collector while building big acyclic data."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 @dataclass(slots=True)
-class _Writer:
+class WriterProgress:
+    """How far one writer's records have been accepted.
+
+    Attributes:
+        applied: the highest seq accepted; every lower one was accepted too.
+        pending: records that arrived ahead of a gap, by seq.
+    """
+
     applied: int = 0
     pending: dict[int, tuple[str, int, Record, bytes]] = field(default_factory=dict)
 
 
-@dataclass(slots=True)
-class LogHead:
-    """The last well-formed record of one log file.
+def scan_logs(folder: Dir | None) -> dict[str, os.stat_result]:
+    """Stat every log file in a folder (names that are not logs, and non-files, are ignored).
 
-    Attributes:
-        seq: its sequence number (0 for an empty log).
-        line: its bytes, whose digest the next record must link to ("" when
-            only the digest is known, after a restore).
-        known: that digest, when restored from the cache.
+    Raises:
+        StorageError: when the folder cannot be listed.
     """
-
-    seq: int = 0
-    line: bytes = b""
-    known: str = GENESIS
-
-    @property
-    def digest(self) -> str:
-        """The hash the next record's ``prev`` must carry."""
-        return digest(self.line) if self.line else self.known
-
-
-@dataclass(frozen=True, slots=True)
-class Base:
-    """A derived cache to start from instead of the beginning of every log.
-
-    Attributes:
-        logs: per log, ``[inode, size, mtime_ns, offset, line]`` (``_cache.Head``).
-        progress: the replayer's progress at that point (``Replayer.progress``).
-        snapshot: a shard's pycrdt state at that point (None: empty shard).
-        rows: every task's row at that point.
-        edges: every task's edge registers at that point.
-        tasks: a shard's resolved tasks at that point (without derived edges).
-    """
-
-    logs: dict[str, list[int]]
-    progress: dict[str, object]
-    snapshot: Callable[[str], bytes | None]
-    rows: Mapping[str, Row]
-    edges: RawEdges
-    tasks: Callable[[str], dict[str, Task]]
+    if folder is None:
+        return {}
+    out = {}
+    try:
+        entries = list(folder.entries())
+    except OSError as exc:
+        raise StorageError(f"cannot list the logs in {folder.path}: {exc.strerror}") from exc
+    for item in entries:
+        if parse_log_name(item.name) is None:
+            continue
+        try:
+            if item.is_file(follow_symlinks=False):
+                out[item.name] = item.stat(follow_symlinks=False)
+        except OSError:
+            continue
+    return out
 
 
 class Replayer:
-    """All logs of a list folded into a ``Replica``.
+    """Reads logs into shard documents and an index; answers tasks and states.
 
     Args:
-        logs_dir: the folder of log files.
-        client_id: the writer's pycrdt client id if this replica will write.
-        until_ms: fold only ops whose HLC is at or before this time (time
-            travel). HLCs only grow along a writer's log, so this keeps a
-            prefix of every writer's records -- an order pycrdt accepts.
-        base: start from a derived cache: read the logs only after its
-            offsets, and load a shard's snapshot when the shard is first needed.
+        logs: the logs folder.
+        trusted: the folder above it that may be reached through links
+            (default: the folder holding ``logs``' parent).
+        base: a snapshot to start from, instead of the first byte of every log.
+        until_ms: accept only records whose HLC is at or before this moment.
+        names: read only these log files.
+        client_id: the pycrdt client id that writes through this replayer.
+        clock: epoch-milliseconds wall clock.
+        machine: this machine's id (tasks Claude Code numbered here show by number).
+        inspect: called with each accepted record and its decoded updates
+            instead of queueing them (``verify`` applies and checks each).
     """
 
     def __init__(
         self,
-        logs_dir: Path,
-        client_id: int | None = None,
-        until_ms: int | None = None,
+        logs: Path,
+        *,
+        trusted: Path | None = None,
         base: Base | None = None,
+        until_ms: int | None = None,
+        names: Collection[str] | None = None,
+        client_id: int | None = None,
+        clock: Callable[[], int] = wall_ms,
+        machine: str | None = None,
+        inspect: Callable[[Record, str, int, dict[str, bytes]], None] | None = None,
     ) -> None:
-        self.logs_dir = logs_dir
+        self.inspect = inspect
+        self.logs = logs
+        self.trusted = trusted if trusted is not None else logs.parent.parent
         self.until_ms = until_ms
-        self.base = base
-        #: every task's edge registers, as the last ``state()`` assembled them
-        self.edges: RawEdges = {}
-        self.replica = Replica(
-            client_id,
-            None if base is None else base.snapshot,
-            None if base is None else self._check_snapshot,
-        )
+        self.names = None if names is None else frozenset(names)
+        self.clock = clock
         self.cursors: dict[str, Cursor] = {}
-        self.heads: dict[str, LogHead] = {}
-        self.torn: dict[str, int] = {}
+        self.heads: dict[str, tuple[int, bytes | None, str]] = {}
+        self.writers: dict[str, WriterProgress] = {}
         self.max_hlc: Hlc = HLC_ZERO
+        #: per writer, the HLC of its last accepted record
+        self.last_hlc: dict[str, Hlc] = {}
         self.warnings: list[LogWarning] = []
-        #: called with every record this replayer applies, by any catch-up
-        self.subscribers: list[Callable[[Record], None]] = []
-        # shards changed since their clocks were checked / their tasks extracted
-        self._unchecked: set[str] = set()
-        self._stale: set[str] = set()
-        self._partials: dict[str, list[Partial]] = {}
-        self._memo = Memo()
-        # shard -> clients whose declared clock the shard cannot reach
-        self._short: dict[str, set[int]] = {}
-        self._reported_gaps: set[tuple[str, int]] = set()
-        #: shards whose tasks were re-extracted since ``take_extracted`` was last called
-        self._extracted: set[str] = set()
-        self._writers: dict[str, _Writer] = {}
-        # shard -> writer client id -> clock its last applied record declares
-        self._expected: dict[str, dict[int, int]] = {}
-        # per log: digest of the line before the cursor, as restored from the cache
-        self._tails: dict[str, str] = {}
+        self._warned: set[tuple[str, int, str]] = set()
+        self._torn: dict[str, int] = {}
+        self._gaps: set[tuple[str, int]] = set()
+        self._base_marks: dict[str, LogMark] = {}
+        self.index = (
+            Index(machine=machine)
+            if base is None
+            else Index(base.rows, base.edges, base.derived, machine, base.aliases)
+        )
+        self.shards = Shards(self.index, base, client_id, self._warn)
         if base is not None:
-            self.restore(base)
+            self._restore(base)
+
+    # ----------------------------------------------------------------- reading
+
+    def _open(self) -> Dir | None:
+        try:
+            return Dir.open(self.logs, self.trusted)
+        except OSError as exc:
+            raise StorageError(f"cannot open the logs in {self.logs}: {exc.strerror}") from exc
 
     def catch_up(
-        self,
-        names: Iterable[str] | None = None,
-        sink: Callable[[Record], None] | None = None,
-    ) -> int:
-        """Read and apply whatever was appended since the last call.
+        self, stats: dict[str, os.stat_result] | None = None, order: Collection[str] | None = None
+    ) -> list[Record]:
+        """Read and accept whatever was appended since the last call.
 
         Args:
-            names: log file names to read; all logs in the folder by default.
-            sink: called with each record as it is applied.
+            stats: the logs as just listed (``scan_logs``), to save a listing.
+            order: read the logs in this order (default: by name); the state
+                read does not depend on it.
 
         Returns:
-            The number of records applied.
+            The records accepted by this call, in acceptance order.
         """
-        if names is None:
-            names = sorted(scan_logs(self.logs_dir))
-        applied = 0
-        with self.replica.batched():
+        folder = self._open()
+        if folder is None:
+            return []
+        accepted: list[Record] = []
+        with folder, gc_paused():
+            found = scan_logs(folder) if stats is None else stats
+            names = sorted(found) if order is None else [n for n in order if n in found]
             for name in names:
-                applied += self._read_file(name, sink)
-        self._check_clocks()
-        for writer, missing, held in self.held_back():
-            if (writer, missing) not in self._reported_gaps:
-                self._reported_gaps.add((writer, missing))
-                self.warnings.append(
+                if self.names is None or name in self.names:
+                    self._read(folder, name, found[name], accepted)
+        self._report_gaps()
+        return accepted
+
+    def _read(self, folder: Dir, name: str, st: os.stat_result, accepted: list[Record]) -> None:
+        cursor = self.cursors.get(name)
+        if cursor is None:
+            cursor = self.cursors[name] = Cursor()
+        if cursor.offset + cursor.tail == st.st_size and cursor.offset:
+            return  # nothing new (a torn tail stays as it was)
+        try:
+            for line in cursor.read(folder, name):
+                item = classify(name, line)
+                if type(item) is LogWarning:
+                    self._warn(item)
+                    continue
+                record: Record = item  # type: ignore[assignment]
+                seq, _, _ = self.heads.get(name, (0, None, ""))
+                if record.seq > seq:
+                    self.heads[name] = (record.seq, line.data, "")
+                self._offer(name, line.number, record, line.data, accepted)
+        except StorageError as exc:
+            self._warn(LogWarning(name, 0, f"{exc}, skipped", "file"))
+            return
+        if cursor.tail and self._torn.get(name) != cursor.offset:
+            self._warn(torn_tail(name, cursor))
+        self._torn[name] = cursor.offset if cursor.tail else -1
+
+    def _warn(self, warning: LogWarning) -> None:
+        key = (warning.file, warning.line, warning.problem)
+        if key not in self._warned:
+            self._warned.add(key)
+            self.warnings.append(warning)
+
+    def take_warnings(self) -> list[LogWarning]:
+        """The warnings collected since the last call (each is reported once)."""
+        out, self.warnings = self.warnings, []
+        return out
+
+    # --------------------------------------------------------------- accepting
+
+    def _offer(
+        self, name: str, number: int, record: Record, data: bytes, accepted: list[Record]
+    ) -> None:
+        if self.until_ms is not None and record.hlc.ms > self.until_ms:
+            return
+        progress = self.writers.get(record.writer)
+        if progress is None:
+            progress = self.writers[record.writer] = WriterProgress()
+        if record.seq <= progress.applied or record.seq in progress.pending:
+            return  # a duplicate
+        if record.seq != progress.applied + 1:
+            progress.pending[record.seq] = (name, number, record, data)
+            return
+        while True:
+            self._accept(name, number, record)
+            progress.applied = record.seq
+            accepted.append(record)
+            nxt = progress.pending.pop(record.seq + 1, None)
+            if nxt is None:
+                return
+            name, number, record, data = nxt
+
+    def _accept(self, name: str, number: int, record: Record) -> None:
+        try:
+            updates = {s: _decode(data) for s, data in record.updates.items()}
+        except (binascii.Error, ValueError):
+            self._warn(LogWarning(name, number, "update is not base64, skipped", "update"))
+            self.shards.rejected.add(record.ref)
+            return
+        if self.inspect is not None:
+            self.inspect(record, name, number, updates)
+        else:
+            self.shards.queue(record, updates, name, number)
+        self._clock(record)
+
+    def _clock(self, record: Record) -> None:
+        hlc = record.hlc
+        self.last_hlc[record.writer] = hlc
+        if hlc > self.max_hlc and hlc.ms <= self.clock() + MAX_AHEAD_MS:
+            self.max_hlc = hlc
+
+    def own(self, name: str, record: Record, line: bytes) -> None:
+        """Take in a record this replayer's documents just wrote and its writer appended."""
+        progress = self.writers.setdefault(record.writer, WriterProgress())
+        progress.applied = record.seq
+        self.heads[name] = (record.seq, line, "")
+        self._clock(record)
+
+    def _report_gaps(self) -> None:
+        for writer, progress in self.writers.items():
+            if progress.pending and (writer, progress.applied + 1) not in self._gaps:
+                self._gaps.add((writer, progress.applied + 1))
+                self._warn(
                     LogWarning(
                         "",
                         0,
-                        f"writer {writer}: seq {missing} is missing or unreadable; "
-                        f"{held} later record(s) of it are not applied",
+                        f"writer {writer}: seq {progress.applied + 1} is missing or unreadable; "
+                        f"{len(progress.pending)} later record(s) of it are not applied",
                         "gap",
                     )
                 )
-        return applied
 
-    def writer_damaged(self, writer: str) -> str | None:
-        """Why a writer must not append any more, or None when it may.
+    def held_back(self) -> Iterator[tuple[str, int, int]]:
+        """Writers with records waiting for a missing one: (writer, missing seq, held)."""
+        for writer, progress in sorted(self.writers.items()):
+            if progress.pending:
+                yield writer, progress.applied + 1, len(progress.pending)
+
+    def writer_damaged(self, writer: str, shards: Collection[str]) -> str | None:
+        """Why a writer must not append to these shards any more, or None when it may.
 
         A writer whose own records are held back behind a gap, or whose
         updates a shard cannot integrate, would build its next update on a
         document that lacks some of its own earlier ones -- and reuse their
         pycrdt clocks, which corrupts every replica that has them.
         """
-        progress = self._writers.get(writer)
+        progress = self.writers.get(writer)
         if progress is not None and progress.pending:
             return f"seq {progress.applied + 1} of its log is missing or unreadable"
         client = int(writer, 16)
-        for shard, clients in sorted(self._short.items()):
-            if client in clients:
+        for shard in sorted(shards):
+            if self.shards.short_of(shard, client):
                 return f"some of its updates in shard {shard} cannot be integrated"
         return None
 
-    def _read_file(self, name: str, sink: Callable[[Record], None] | None) -> int:
-        cursor = self.cursors.setdefault(name, Cursor())
-        head = self.heads.setdefault(name, LogHead())
-        path = self.logs_dir / name
-        applied = 0
-        for line in cursor.read(path):
-            record = self._parse(name, line)
-            if record is None:
-                continue
-            if record.seq > head.seq:
-                head.seq = record.seq
-                head.line = line.data
-            applied += self._offer(name, line.number, record, line.data, sink)
-        tail = cursor.tail
-        if tail and self.torn.get(name) != cursor.offset:
-            self.warnings.append(
-                LogWarning(
-                    name, cursor.line, "torn last line (a writer died mid-append), skipped", "torn"
-                )
-            )
-        self.torn[name] = cursor.offset if tail else -1
-        return applied
+    def head(self, name: str) -> tuple[int, str]:
+        """The (seq, digest) of the last record read from a log; (0, genesis) if none."""
+        seq, line, known = self.heads.get(name, (0, None, GENESIS))
+        if line is None:
+            return seq, known
+        return seq, digest(line)
 
-    def _parse(self, name: str, line: Line) -> Record | None:
-        if not line.data.strip():
-            self.warnings.append(LogWarning(name, line.number, "empty line, skipped"))
-            return None
-        if line.data.endswith(TORN_MARK[:-1]):
-            self.warnings.append(
-                LogWarning(name, line.number, "torn write of a crashed writer, skipped", "torn")
-            )
-            return None
-        try:
-            return parse_record(line.data)
-        except BadRecord as exc:
-            self.warnings.append(LogWarning(name, line.number, f"{exc}, skipped"))
-            return None
-
-    def _offer(
-        self,
-        name: str,
-        number: int,
-        record: Record,
-        data: bytes,
-        sink: Callable[[Record], None] | None,
-    ) -> int:
-        if self.until_ms is not None and record.hlc.ms > self.until_ms:
-            return 0
-        progress = self._writers.setdefault(record.writer, _Writer())
-        if record.seq <= progress.applied or record.seq in progress.pending:
-            return 0  # already applied (or waiting): a duplicate
-        if record.seq != progress.applied + 1:
-            progress.pending[record.seq] = (name, number, record, data)
-            return 0
-        count = 0
-        while True:
-            self._apply(name, number, record)
-            progress.applied = record.seq
-            count += 1
-            if sink is not None:
-                sink(record)
-            for subscriber in self.subscribers:
-                subscriber(record)
-            nxt = progress.pending.pop(record.seq + 1, None)
-            if nxt is None:
-                return count
-            name, number, record, data = nxt
-
-    def _apply(self, name: str, number: int, record: Record) -> None:
-        try:
-            updates = {s: _decode(data) for s, data in record.updates.items()}
-        except (binascii.Error, ValueError):
-            self.warnings.append(
-                LogWarning(name, number, "update is not base64, skipped", "update")
-            )
-            return
-        client = int(record.writer, 16)
-        for shard, update in updates.items():
-            try:
-                self.replica.apply(shard, update)
-            except RejectedUpdate as exc:
-                self.warnings.append(LogWarning(name, number, f"{exc}, skipped", "update"))
-                continue
-            self._unchecked.add(shard)
-            self._stale.add(shard)
-            self._expected.setdefault(shard, {})[client] = record.clocks[shard]
-        if record.hlc > self.max_hlc:
-            self.max_hlc = record.hlc
+    # ------------------------------------------------------------------ state
 
     def state(self) -> State:
-        """Every task read so far: shards this replayer changed are resolved again
-        from their documents; the others come from the base it started from."""
-        for shard in sorted(self._stale):
-            parts = []
-            for task_id, raw in self.replica.extract(shard).items():
-                if not (is_task_id(task_id) and task_id.startswith(shard)):
-                    continue  # a forged update's key: never a file name, never a task
-                part = resolve_task(task_id, raw, self._memo)
-                if part is not None:
-                    parts.append(part)
-            self._partials[shard] = parts
-        self._extracted |= self._stale
-        self._stale.clear()
-        fresh = {
-            shard: {p.task.id: p.task for p in parts} for shard, parts in self._partials.items()
-        }
-        registers: RawEdges = {}
-        rows: Mapping[str, Row] = {}
-        if self.base is not None:
-            registers = {k: v for k, v in self.base.edges.items() if k[:2] not in fresh}
-            rows = self.base.rows
-        for parts in self._partials.values():
-            for part in parts:
-                if part.edges:
-                    registers[part.task.id] = raw_edges(part)
-        self.edges = registers
-        load = None if self.base is None else self.base.tasks
-        return State.assemble(fresh, rows, registers, load)
+        """Every task read so far, as an immutable state."""
+        self.shards.settle_all()
+        return self.index.state(self.shards.tasks_of)
 
-    def fresh_tasks(self, shard: str) -> dict[str, Task]:
-        """A shard's tasks as this replayer resolved them (without derived edges)."""
-        return {p.task.id: p.task for p in self._partials.get(shard, ())}
+    def trail(self) -> list[Record]:
+        """Every record accepted so far (not refused by pycrdt), once, in HLC order.
 
-    # ---------------------------------------------------------- persistence
+        A record is accepted exactly when its writer's records up to it are
+        (``writers``), so this re-reads the logs up to the cursors and keeps
+        those -- the audit trail never shows what the state skipped.
+        """
+        folder = self._open()
+        if folder is None:
+            return []
+        found: dict[tuple[str, int], Record] = {}
+        with folder:
+            for name, cursor in sorted(self.cursors.items()):
+                try:
+                    for line in Cursor().read(folder, name):
+                        if line.offset >= cursor.offset:
+                            break
+                        item = classify(name, line)
+                        if type(item) is LogWarning:
+                            continue
+                        record: Record = item  # type: ignore[assignment]
+                        progress = self.writers.get(record.writer)
+                        if progress is None or record.seq > progress.applied:
+                            continue
+                        if self.until_ms is not None and record.hlc.ms > self.until_ms:
+                            continue
+                        found.setdefault((record.writer, record.seq), record)
+                except StorageError:
+                    continue
+        rejected = self.shards.rejected
+        return sorted((r for r in found.values() if r.ref not in rejected), key=lambda r: r.key)
 
-    def progress(self) -> dict[str, object]:
-        """Everything needed to resume from the current cursors (saved in the cache head)."""
-        return {
-            "writers": {w: p.applied for w, p in self._writers.items()},
-            "pending": [
-                [name, number, data.decode()]
-                for p in self._writers.values()
-                for name, number, _, data in p.pending.values()
-            ],
-            "heads": {name: [h.seq, h.digest] for name, h in self.heads.items()},
-            "expected": {s: {str(c): k for c, k in v.items()} for s, v in self._expected.items()},
-            "short": {s: sorted(v) for s, v in self._short.items()},
-            "max_hlc": self.max_hlc.to_json(),
-            "torn": self.torn,
-            "tails": {
-                name: digest(c.last) if c.last is not None else self._tails.get(name, GENESIS)
-                for name, c in self.cursors.items()
-            },
-        }
+    def task_ids(self, shard: str) -> list[str]:
+        """The ids of one shard's tasks (applying what waits for it)."""
+        return list(self.shards.settle(shard))
 
-    def restore(self, base: Base) -> None:
-        """Resume where ``base`` stopped (raises ValueError, KeyError, TypeError when malformed)."""
-        progress: dict[str, Any] = dict(base.progress)
-        for name, (_, _, _, offset, line) in base.logs.items():
-            self.cursors[name] = Cursor(offset, line)
-        for writer, applied in progress["writers"].items():
-            self._writers[writer] = _Writer(int(applied))
-        for name, number, text in progress["pending"]:
-            data = text.encode()
-            record = parse_record(data)
-            self._writers.setdefault(record.writer, _Writer()).pending[record.seq] = (
-                name, int(number), record, data,
-            )  # fmt: skip
-        for name, (seq, known) in progress["heads"].items():
-            self.heads[name] = LogHead(int(seq), b"", str(known))
-        for shard, clocks in progress["expected"].items():
-            self._expected[shard] = {int(c): int(k) for c, k in clocks.items()}
-        for shard, clients in progress["short"].items():
-            self._short[shard] = {int(c) for c in clients}
-        self.max_hlc = Hlc(*progress["max_hlc"])
-        self.torn = {str(k): int(v) for k, v in progress["torn"].items()}
-        self._tails = {str(k): str(v) for k, v in progress["tails"].items()}
+    # ------------------------------------------------------------ persistence
 
-    def take_extracted(self) -> frozenset[str]:
-        """Shards whose tasks were re-extracted since the last call (and forget them)."""
-        out = frozenset(self._extracted)
-        self._extracted.clear()
+    def marks(self, stats: dict[str, os.stat_result]) -> dict[str, LogMark]:
+        """Where each log was read to, with the file as it was (for a snapshot's head)."""
+        out = {}
+        for name, cursor in self.cursors.items():
+            st = stats.get(name)
+            read = cursor.offset + cursor.tail
+            last = digest(cursor.last) if cursor.last is not None else self._tail(name)
+            if st is None:
+                out[name] = LogMark(-1, read, -1, cursor.offset, cursor.line, last)
+            elif read == st.st_size:
+                out[name] = LogMark(
+                    st.st_ino, st.st_size, st.st_mtime_ns, cursor.offset, cursor.line, last
+                )
+            else:  # it grew meanwhile: not fresh, but the offsets hold
+                out[name] = LogMark(st.st_ino, read, -1, cursor.offset, cursor.line, last)
         return out
 
-    def held_back(self) -> Iterator[tuple[str, int, int]]:
-        """Writers with records waiting for a missing one: (writer, missing seq, held)."""
-        for writer, progress in sorted(self._writers.items()):
-            if progress.pending:
-                yield writer, progress.applied + 1, len(progress.pending)
+    def _tail(self, name: str) -> str:
+        mark = self._base_marks.get(name)
+        return GENESIS if mark is None else mark.last
 
-    def _short_shards(self, shards: Iterable[str]) -> list[str]:
-        short = []
-        for shard in sorted(shards):
-            expected = self._expected.get(shard)
-            if not expected:
-                continue
-            state = self.replica.state(shard)
-            if any(state.get(client, 0) < clock for client, clock in expected.items()):
-                short.append(shard)
-        return short
+    def writer_marks(self) -> dict[str, tuple[int, int, int]]:
+        """Per writer, the highest seq accepted and its record's HLC (for a snapshot)."""
+        out = {}
+        for writer, progress in self.writers.items():
+            hlc = self.last_hlc.get(writer, HLC_ZERO)
+            out[writer] = (progress.applied, hlc.ms, hlc.counter)
+        return out
 
-    def _check_snapshot(self, shard: str) -> None:
-        """A shard loaded from the cache must hold every clock the cache's progress declares.
+    def pending_lines(self) -> list[tuple[str, int, bytes]]:
+        """Records held back behind gaps, as (file, line, bytes)."""
+        return [
+            (name, number, data)
+            for progress in self.writers.values()
+            for name, number, _, data in progress.pending.values()
+        ]
 
-        An empty, truncated or swapped snapshot falls short: the cache is
-        dropped and the state rebuilt from the logs.
-        """
-        if self._short_shards([shard]):
-            raise CacheBroken(f"snapshot of shard {shard} falls short of its declared clocks")
+    def _restore(self, base: Base) -> None:
+        """Resume where ``base`` stopped (raises CacheBroken when it does not fit the logs)."""
+        self._base_marks = dict(base.logs)
+        folder = self._open()
+        stats = scan_logs(folder)
+        try:
+            for name, mark in base.logs.items():
+                if log_changed(folder, name, mark, stats.get(name)):
+                    raise CacheBroken(f"log {name} changed under the cache (logs only grow)")
+                self.cursors[name] = Cursor(mark.offset, mark.line)
+                self._torn[name] = -1
+        finally:
+            if folder is not None:
+                folder.close()
+        for writer, (applied, ms, counter) in base.writers.items():
+            self.writers[writer] = WriterProgress(applied)
+            self.last_hlc[writer] = Hlc(ms, counter)
+        for name, seq, known in base.heads:
+            self.heads[name] = (seq, None, known)
+        for name, number, data in base.pending:
+            try:
+                record = parse_record(data)
+            except ValueError as exc:
+                raise CacheBroken("a pending record") from exc
+            progress = self.writers.setdefault(record.writer, WriterProgress())
+            progress.pending[record.seq] = (name, number, record, data)
+        self.max_hlc = Hlc(*base.max_hlc)
+        self.shards.rejected.update(base.rejected)
 
-    def _check_clocks(self) -> None:
-        checked = set(self._unchecked)
-        short = self._short_shards(self._unchecked)
-        self._unchecked.clear()
-        for shard in checked:
-            self._short.pop(shard, None)
-        if not short:
-            return
-        for shard in short:
-            self._rebuild(shard)
-        for shard in self._short_shards(short):
-            state = self.replica.state(shard)
-            for client, clock in sorted(self._expected[shard].items()):
-                have = state.get(client, 0)
-                if have < clock:
-                    self._short.setdefault(shard, set()).add(client)
-                    self.warnings.append(
-                        LogWarning(
-                            "",
-                            0,
-                            f"shard {shard}: writer {client:013x} is at clock {have}, its log "
-                            f"declares {clock}; some of its updates cannot be integrated",
-                            "clock",
-                        )
-                    )
 
-    def _rebuild(self, shard: str) -> None:
-        """Re-fold one shard from the logs in strict per-writer order."""
-        by_writer: dict[str, dict[int, bytes]] = {}
-        for name, cursor in self.cursors.items():
-            limit = Cursor()
-            for line in limit.read(self.logs_dir / name):
-                if line.offset >= cursor.offset:
-                    break
-                try:
-                    record = parse_record(line.data)
-                    data = _decode(record.updates[shard])
-                except (BadRecord, KeyError, binascii.Error, ValueError):
-                    continue
-                applied = self._writers.get(record.writer)
-                if applied is not None and record.seq <= applied.applied:
-                    by_writer.setdefault(record.writer, {}).setdefault(record.seq, data)
-        self.replica.reset(shard)
-        for writer in sorted(by_writer):
-            for seq in sorted(by_writer[writer]):
-                try:
-                    self.replica.apply(shard, by_writer[writer][seq])
-                except RejectedUpdate:
-                    continue
+def log_changed(folder: Dir | None, name: str, mark: LogMark, st: os.stat_result | None) -> bool:
+    """True when a log is not what the snapshot read: shrunk, replaced, or rewritten."""
+    if st is None or st.st_size < mark.offset:
+        return True
+    if st.st_ino == mark.ino and st.st_size == mark.size:
+        return not (st.st_mtime_ns == mark.mtime_ns or mark.mtime_ns == -1)
+    if folder is None:
+        return True
+    line = line_before(folder, name, mark.offset)
+    return line is None or (digest(line) if line else GENESIS) != mark.last

@@ -1,32 +1,31 @@
 """``verify``: check every log for damage and tampering.
 
-Per log: each line is a well-formed record of a known version; the hash chain
-links each record to the previous one; sequence numbers run 1, 2, 3...; HLCs
-only grow; the session and writer inside match the file name; the update is
-base64. Across logs: no writer id appears in two files, no writer's sequence
-has a gap, and a replay of every record in causal (HLC) order integrates
-every update -- and each update does exactly what its readable fields say:
-it sets the entries they name, to the values they name, stamped with the
-record's own session, seq and HLC, and nothing else. A torn last line -- or
-a torn line that the next append terminated -- is what a crash leaves
-behind, and is reported as a warning, not as tampering.
+Per log, reading each line the way every reader does (``_log.classify``):
+each line is a well-formed record of a known version; the hash chain links
+each record to the previous one; sequence numbers run 1, 2, 3...; HLCs only
+grow; the session and writer inside match the file name. Across logs: no
+writer id appears in two files and no writer's sequence has a gap. Then the
+replayer reads everything once more and, for every record it accepts,
+applies its updates on their own and checks that each does exactly what its
+readable fields say: it sets the entries they name, to the values they
+name, stamped with the record's own session, seq and HLC, and nothing else;
+and that every shard integrates every update its records declare. A torn
+last line -- or a torn line that the next append terminated -- is what a
+crash leaves behind, and is reported as a warning, not as tampering.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from ._audit import Located
-from ._cache import Head
+from ._doc import DESCRIPTION, NOTES
 from ._errors import StorageError
-from ._log import GENESIS, TORN_MARK, BadRecord, Cursor, Record, digest, parse_record
+from ._fold import parse_entry, parse_note
+from ._ids import parse_log_name, shard_of
+from ._layout import Layout
+from ._log import GENESIS, Cursor, LogWarning, Record, classify, digest
 from ._model import Hlc, Json, Op, OpKind
-from ._paths import parse_log_name, scan_logs
-from ._schema import DESCRIPTION, NOTES, parse_entry, parse_note
+from ._replay import MAX_AHEAD_MS, Replayer, scan_logs
 
 ERROR = "error"
 WARNING = "warning"
@@ -74,65 +73,61 @@ class Report:
         """True when no finding is an error."""
         return not any(p.severity == ERROR for p in self.problems)
 
+    def add(self, file: str, line: int, message: str, severity: str = ERROR) -> None:
+        """Record one finding."""
+        self.problems.append(Problem(file, line, severity, message))
 
-def _check_file(
-    logs: Path,
-    name: str,
-    report: Report,
-    writers: dict[str, list[str]],
-    found: list[Located],
-) -> None:
-    parsed = parse_log_name(name)
-    if parsed is None:
-        report.problems.append(Problem(name, 0, WARNING, "not a log file name; ignored"))
-        return
-    session, writer = parsed
+
+def _check_file(layout: Layout, name: str, report: Report, writers: dict[str, list[str]]) -> None:
+    session, writer = parse_log_name(name) or ("", "")
     writers.setdefault(writer, []).append(name)
     report.files += 1
-    prev_digest = GENESIS
-    prev_seq = 0
-    prev_line = 0
-    prev_hlc = Hlc(-1, 0)
+    prev = (GENESIS, 0, 0, Hlc(-1, 0))  # digest, seq, line, hlc of the last record
     cursor = Cursor()
-
-    def problem(line: int, message: str, severity: str = ERROR) -> None:
-        report.problems.append(Problem(name, line, severity, message))
-
-    for line in cursor.read(logs / name):
-        if line.data.endswith(TORN_MARK[:-1]):
-            problem(line.number, "torn write left by a crashed writer (terminated)", WARNING)
-            continue
-        try:
-            record = parse_record(line.data)
-        except BadRecord as exc:
-            problem(line.number, f"undecodable record: {exc}")
-            continue
-        report.records += 1
-        found.append(Located(record, name, line.number))
-        if record.prev != prev_digest:
-            after = f"line {prev_line}" if prev_line else "the start of the log"
-            problem(line.number, f"hash chain broken: prev does not match {after}")
-        if record.seq != prev_seq + 1:
-            problem(line.number, f"seq {record.seq} follows seq {prev_seq}")
-        if record.hlc <= prev_hlc:
-            problem(line.number, "HLC does not advance over the previous record")
-        if record.session != session or record.writer != writer:
-            problem(
-                line.number,
-                f"record claims session {record.session!r} writer {record.writer}, "
-                f"but the file belongs to session {session!r} writer {writer}",
-            )
-        try:
-            for data in record.updates.values():
-                base64.b64decode(data, validate=True)
-        except (binascii.Error, ValueError):
-            problem(line.number, "update is not base64")
-        prev_digest = digest(line.data)
-        prev_seq = record.seq
-        prev_line = line.number
-        prev_hlc = record.hlc
+    folder = layout.open("logs")
+    if folder is None:
+        return
+    with folder:
+        for line in cursor.read(folder, name):
+            item = classify(name, line)
+            if type(item) is LogWarning:
+                if item.kind == "torn":
+                    report.add(name, line.number, "torn write left by a crashed writer (terminated)", WARNING)
+                else:
+                    report.add(name, line.number, f"undecodable record: {item.problem[: -len(', skipped')]}")
+                continue
+            record: Record = item  # type: ignore[assignment]
+            report.records += 1
+            _check_record(name, line.number, record, prev, session, writer, report)
+            prev = (digest(line.data), record.seq, line.number, record.hlc)
     if cursor.tail:
-        problem(cursor.line, "torn last line (a writer died mid-append)", WARNING)
+        report.add(name, cursor.line, "torn last line (a writer died mid-append)", WARNING)
+
+
+def _check_record(
+    name: str,
+    number: int,
+    record: Record,
+    prev: tuple[str, int, int, Hlc],
+    session: str,
+    writer: str,
+    report: Report,
+) -> None:
+    last_digest, last_seq, last_line, last_hlc = prev
+    if record.prev != last_digest:
+        after = f"line {last_line}" if last_line else "the start of the log"
+        report.add(name, number, f"hash chain broken: prev does not match {after}")
+    if record.seq != last_seq + 1:
+        report.add(name, number, f"seq {record.seq} follows seq {last_seq}")
+    if record.hlc <= last_hlc:
+        report.add(name, number, "HLC does not advance over the previous record")
+    if record.session != session or record.writer != writer:
+        report.add(
+            name,
+            number,
+            f"record claims session {record.session!r} writer {record.writer}, "
+            f"but the file belongs to session {session!r} writer {writer}",
+        )
 
 
 def _expected_keys(record: Record, op: Op) -> dict[str, dict[str, Json]]:
@@ -153,9 +148,7 @@ def _expected_keys(record: Record, op: Op) -> dict[str, dict[str, Json]]:
     return out
 
 
-def _mismatches(
-    record: Record, op: Op, before: dict[str, Json], after: dict[str, Json]
-) -> list[str]:
+def _mismatches(record: Record, op: Op, before: dict[str, Json], after: dict[str, Json]) -> list[str]:
     """How the update's effect on the documents differs from the fields it claims."""
     problems = []
     for task, expected in _expected_keys(record, op).items():
@@ -171,150 +164,107 @@ def _mismatches(
                 problems.append(f"{key} was not written")
                 continue
             got, stamp = parsed
-            if got != value or (stamp.session, stamp.seq, stamp.hlc) != (
-                record.session,
-                record.seq,
-                record.hlc,
-            ):
-                problems.append(f"{key} holds {got!r} by {stamp.ref}, the fields claim {value!r}")
+            if (stamp.session, stamp.seq, stamp.hlc) != (record.session, record.seq, record.hlc):
+                problems.append(f"{key} is stamped {stamp.ref}, not by this record")
+            elif got != value:
+                problems.append(f"{key} holds {got!r}, the fields claim {value!r}")
         extra = changed - set(expected) - {DESCRIPTION, NOTES}
         if extra:
             problems.append("it also changes " + ", ".join(sorted(extra)))
-        if task != record.task:
-            continue
-        if op.kind is OpKind.CREATE:
-            claimed = "" if op.description is None else op.description.new
-            if new.get(DESCRIPTION) != claimed:
-                problems.append("the description differs from the one it claims")
-        elif DESCRIPTION in changed and op.description is None:
-            problems.append("it changes the description without saying so")
-        old_notes = old.get(NOTES)
-        new_notes = new.get(NOTES)
-        old_list = old_notes if isinstance(old_notes, list) else []
-        added = [n for n in new_notes if n not in old_list] if isinstance(new_notes, list) else []
-        texts = [p[0] for p in (parse_note(n) for n in added) if p is not None]
-        if texts != ([op.note] if op.note is not None else []):
-            problems.append(f"it adds notes {texts!r}, the fields claim {op.note!r}")
+        if task == record.task:
+            problems += _text_mismatches(op, old, new, changed)
     return problems
 
 
-def _replay_check(found: list[Located], report: Report) -> None:
-    """Apply every record in causal (HLC) order and check what each update does."""
-    from ._crdt import RejectedUpdate, Replica
+def _text_mismatches(op: Op, old: dict[str, Json], new: dict[str, Json], changed: set[str]) -> list[str]:
+    problems = []
+    if op.kind is OpKind.CREATE:
+        claimed = "" if op.description is None else op.description.new
+        if new.get(DESCRIPTION) != claimed:
+            problems.append("the description differs from the one it claims")
+    elif DESCRIPTION in changed and op.description is None:
+        problems.append("it changes the description without saying so")
+    old_notes = old.get(NOTES)
+    new_notes = new.get(NOTES)
+    old_list = old_notes if isinstance(old_notes, list) else []
+    added = [n for n in new_notes if n not in old_list] if isinstance(new_notes, list) else []
+    texts = [p[0] for p in (parse_note(n) for n in added) if p is not None]
+    if texts != ([op.note] if op.note is not None else []):
+        problems.append(f"it adds notes {texts!r}, the fields claim {op.note!r}")
+    return problems
 
-    replica = Replica()
-    declared: dict[str, dict[int, int]] = {}
-    done: set[tuple[str, int]] = set()
 
-    def problem(item: Located, message: str) -> None:
-        report.problems.append(Problem(item.file, item.line, ERROR, message))
+class _Inspector:
+    """Applies each accepted record on its own and checks what its update did."""
 
-    for item in sorted(found, key=lambda f: f.record.key):
-        record = item.record
-        if (record.writer, record.seq) in done:
-            continue
-        done.add((record.writer, record.seq))
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        self.replayer: Replayer | None = None
+
+    def __call__(self, record: Record, name: str, number: int, updates: dict[str, bytes]) -> None:
+        replayer = self.replayer
+        assert replayer is not None
         try:
             op: Op | None = Op.from_readable(record.kind, record.task, record.fields)
         except ValueError as exc:
-            problem(item, f"fields are malformed: {exc}")
+            self.report.add(name, number, f"fields are malformed: {exc}")
             op = None
         touched = {record.task} if op is None else set(_expected_keys(record, op))
-        before = {t: replica.task_json(t) for t in touched}
-        client = int(record.writer, 16)
-        for shard, data in record.updates.items():
-            try:
-                replica.apply(shard, base64.b64decode(data, validate=True))
-            except (binascii.Error, ValueError):
-                continue  # reported by the file check
-            except RejectedUpdate as exc:
-                problem(item, str(exc))
-                continue
-            declared.setdefault(shard, {})[client] = max(
-                record.clocks[shard], declared.get(shard, {}).get(client, 0)
-            )
-        if op is not None:
-            after = {t: replica.task_json(t) for t in touched}
-            for message in _mismatches(record, op, before, after):
-                problem(item, f"update does not match its fields: {message}")
-    for shard, clients in sorted(declared.items()):
-        state = replica.state(shard)
-        for client, clock in sorted(clients.items()):
-            if state.get(client, 0) < clock:
-                report.problems.append(
-                    Problem(
-                        "",
-                        0,
-                        ERROR,
-                        f"shard {shard}: writer {client:013x} reaches clock "
-                        f"{state.get(client, 0)} of the {clock} its records declare",
-                    )
-                )
+        shards = replayer.shards
+        before: dict[str, Json] = {t: shards.doc(shard_of(t)).task(t) for t in touched}
+        shards.queue(record, updates, name, number)
+        for shard in updates:
+            shards.settle(shard)
+        if op is None or record.ref in shards.rejected:
+            return
+        after: dict[str, Json] = {t: shards.doc(shard_of(t)).task(t) for t in touched}
+        for message in _mismatches(record, op, before, after):
+            self.report.add(name, number, f"update does not match its fields: {message}")
 
 
-def _gaps(found: list[Located], report: Report) -> None:
-    by_writer: dict[str, set[int]] = {}
-    for item in found:
-        by_writer.setdefault(item.record.writer, set()).add(item.record.seq)
-    for writer, seqs in sorted(by_writer.items()):
-        missing = sorted(set(range(1, max(seqs) + 1)) - seqs)
-        if missing:
-            later = sum(1 for s in seqs if s > missing[0])
-            report.problems.append(
-                Problem(
-                    "",
-                    0,
-                    ERROR,
-                    f"writer {writer}: seq {missing[0]} is missing; {later} later record(s) "
-                    "cannot be applied",
-                )
-            )
-
-
-def verify(logs: Path, head: Head | None = None) -> Report:
-    """Check every log in a folder.
+def verify(layout: Layout, broken: list[str] | None = None, now_ms: int | None = None) -> Report:
+    """Check every log of a list.
 
     Args:
-        logs: the ``.ledger/logs`` folder.
-        head: the derived cache's head, if any: a log that shrank or was
-            replaced under the offsets it covers was changed in place (logs
-            only ever grow), which is reported.
+        layout: the list.
+        broken: logs the derived cache found changed under it (logs only grow).
+        now_ms: the wall clock, to flag records stamped far in the future.
 
     Returns:
         The report; ``report.ok`` is False when any error was found.
     """
     report = Report()
-    try:
-        names = sorted(e.name for e in os.scandir(logs) if e.is_file())
-    except FileNotFoundError:
+    folder = layout.open("logs")
+    if folder is None:
         return report
-    except OSError as exc:
-        raise StorageError(f"cannot list the logs in {logs}: {exc.strerror}") from exc
+    with folder:
+        try:
+            names = sorted(scan_logs(folder))
+        except StorageError:
+            raise
     writers: dict[str, list[str]] = {}
-    found: list[Located] = []
     for name in names:
-        _check_file(logs, name, report, writers, found)
+        _check_file(layout, name, report, writers)
     for writer, files in sorted(writers.items()):
-        if len(files) > 1:
-            for name in files:
-                others = ", ".join(f for f in files if f != name)
-                report.problems.append(
-                    Problem(name, 0, ERROR, f"writer {writer} is also used by {others}")
-                )
-    _gaps(found, report)
-    _replay_check(found, report)
-    if head is not None:
-        stats = scan_logs(logs)
-        for name in head.broken_logs(logs, stats):
-            if name in stats:
-                report.problems.append(
-                    Problem(
-                        name,
-                        0,
-                        ERROR,
-                        "changed since the cache read it: its first "
-                        f"{head.logs[name][3]} bytes are not what they were (logs only grow)",
-                    )
-                )
+        for name in files if len(files) > 1 else ():
+            others = ", ".join(f for f in files if f != name)
+            report.add(name, 0, f"writer {writer} is also used by {others}")
+    inspector = _Inspector(report)
+    replayer = Replayer(layout.logs, trusted=layout.data, inspect=inspector)
+    inspector.replayer = replayer
+    replayer.catch_up()
+    for warning in replayer.take_warnings():
+        if warning.kind == "update":
+            report.add(warning.file, warning.line, warning.problem.removesuffix(", skipped"))
+        elif warning.kind == "clock":
+            report.add("", 0, warning.problem)
+    for writer, missing, held in replayer.held_back():
+        report.add("", 0, f"writer {writer}: seq {missing} is missing; {held} later record(s) cannot be applied")
+    if now_ms is not None:
+        for writer, hlc in sorted(replayer.last_hlc.items()):
+            if hlc.ms > now_ms + MAX_AHEAD_MS:
+                report.add("", 0, f"writer {writer} is stamped {(hlc.ms - now_ms) // 60_000} minutes ahead of this clock", WARNING)
+    for name in broken or ():
+        report.add(name, 0, "changed since the cache read it: its bytes before the cache's offset are not what they were (logs only grow)")
     report.problems.sort()
     return report

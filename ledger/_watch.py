@@ -1,11 +1,12 @@
-"""Follow a list live: every op as it lands, with the task files kept current.
+"""Follow a list live: every op as it lands, with Claude Code's folder kept in line.
 
-A ``Follower`` wakes up when a log grows (watchfiles: inotify on Linux) or a
-task file is removed or replaced, reads only the new bytes of each log (the
-ledger's replayer keeps a cursor per file, and stops before a line that is
-not finished yet), applies them, brings the view and the task files up to
-date, and hands out the new ops in HLC order. With ``poll_s`` it checks the
-logs' sizes itself instead, for file systems that deliver no change
+A ``Follower`` wakes up when a log grows or a task file changes (watchfiles:
+inotify on Linux), reads only the new bytes of each log through the ledger's
+long-lived reader (which stops before a line that is not finished yet), and
+hands out the new ops in HLC order; then it brings the folder in line --
+recording what Claude Code wrote there as ops, rewriting files someone
+removed -- and writes a snapshot for the next reader. With ``poll_s`` it
+checks on a timer instead, for file systems that deliver no change
 notifications (network mounts); watchfiles' own polling is not used because
 it compares mtimes, whose one-second resolution on some file systems hides
 a second append within the same second.
@@ -17,23 +18,21 @@ session as live.
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ._log import Record, make_dirs
+from ._audit import touches
+from ._errors import StorageError
+from ._log import Record
 from ._model import Task
-from ._presence import Beacon
+from ._sessions import Beacon
 
 if TYPE_CHECKING:
     from watchfiles import Change
 
-    from ._store import Ledger
-
-_TASK_FILE = re.compile(r"[0-9a-f]{16}\.json")
+    from ._ledger import Ledger
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +49,34 @@ class LiveEvent:
     task: Task | None
 
 
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """Which ops a follower hands out.
+
+    Attributes:
+        task: only ops that concern this task (its id, or a prefix of one yet to come).
+        session: only ops by this session.
+    """
+
+    task: str | None = None
+    session: str | None = None
+
+    def keeps(self, record: Record) -> bool:
+        """Whether the filter lets an op through."""
+        if self.session is not None and record.session != self.session:
+            return False
+        if self.task is None:
+            return True
+        if len(self.task) == 16:
+            return touches(record, self.task)
+        ends = [record.task]
+        for side in ("blocks", "blockedBy"):
+            edges = record.fields.get(side)
+            if isinstance(edges, dict):
+                ends += [str(k) for k in edges]
+        return any(end.startswith(self.task) for end in ends)
+
+
 class Follower:
     """Follows one list's logs and yields batches of new ops.
 
@@ -60,14 +87,14 @@ class Follower:
                 ...
 
     Args:
-        ledger: the list to follow.
-        poll_s: poll the logs' sizes every this many seconds instead of
-            waiting for change notifications.
+        ledger: the list to follow (a long-lived ledger).
+        poll_s: poll on a timer instead of waiting for change notifications.
         debounce_ms: watchfiles' debounce (its default, 1600 ms, is far too
             slow for a live view).
         step_ms: watchfiles' step: how long to wait for more changes after one.
         presence: the kind to announce in the presence file (None: none).
         heartbeat_s: how often the presence file beats.
+        only: which ops to hand out.
     """
 
     def __init__(
@@ -79,18 +106,17 @@ class Follower:
         step_ms: int = 1,
         presence: str | None = "watch",
         heartbeat_s: float = 5.0,
+        only: Filter | None = None,
     ) -> None:
         self.ledger = ledger
         self.poll_s = poll_s
         self.debounce_ms = debounce_ms
         self.step_ms = step_ms
         self.heartbeat_ms = max(int(heartbeat_s * 1000), 1)
+        self.only = only or Filter()
         self.stop_event = threading.Event()
         self._kind = presence
         self._beacon: Beacon | None = None
-        self._batch: list[Record] = []
-        self._seen: dict[str, int] = {}
-        self._unsubscribe: Callable[[], None] | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -104,34 +130,24 @@ class Follower:
     def start(self) -> None:
         """Catch up silently (the past is ``history``'s), then start listening."""
         layout = self.ledger.layout
-        make_dirs(layout.logs)
-        self._unsubscribe = self.ledger.subscribe(self._batch.append)
-        self.ledger.refresh()
-        for record in self._batch:
-            self._remember(record)
-        self._batch.clear()
+        for folder in (layout.open("logs", create=True), layout.open_view(create=True)):
+            if folder is not None:
+                folder.close()
+        self.ledger.reader.collecting = True
+        self.ledger.state()
+        self.ledger.reader.fresh_records = []
         if self._kind is not None:
             self._beacon = Beacon(
-                layout.presence, self.ledger.session, self._kind, self.heartbeat_ms,
-                self.ledger.clock,
-            )  # fmt: skip
+                layout, self.ledger.session, self._kind, self.heartbeat_ms, self.ledger.clock
+            )
             self._beacon.beat()
 
     def close(self) -> None:
         """Stop listening and remove the presence file."""
         self.stop_event.set()
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
         if self._beacon is not None:
             self._beacon.stop()
             self._beacon = None
-
-    def _remember(self, record: Record) -> bool:
-        if record.seq <= self._seen.get(record.writer, 0):
-            return False
-        self._seen[record.writer] = record.seq
-        return True
 
     # ------------------------------------------------------------- one step
 
@@ -139,39 +155,47 @@ class Follower:
         """Read what landed since the last step and return the new ops (no file is written)."""
         if self._beacon is not None:
             self._beacon.beat_if_due()
-        state = self.ledger.read_new()
-        fresh = sorted((r for r in self._batch if self._remember(r)), key=lambda r: r.key)
-        self._batch.clear()
-        return [LiveEvent(r, state.tasks.get(r.task)) for r in fresh]
+        reader = self.ledger.reader
+        state = self.ledger.seen()
+        fresh, reader.fresh_records = reader.fresh_records, []
+        kept = sorted((r for r in fresh if self.only.keeps(r)), key=lambda r: r.key)
+        return [LiveEvent(r, state.tasks.get(r.task)) for r in kept]
 
     def settle(self) -> None:
-        """Bring the view and the task files up to date (repairing removed ones).
-
-        Ops that land meanwhile are kept for the next ``step``.
-        """
-        self.ledger.refresh(rounds=1)
+        """Bring the folder in line and write a snapshot (ops that land meanwhile wait)."""
+        try:
+            self.ledger.state()
+            self.ledger.reader.save(force=True)
+        except StorageError as exc:
+            self.ledger.warnings.append(str(exc))
 
     # ------------------------------------------------------------ iterating
 
+    def _paths(self) -> list[str]:
+        layout = self.ledger.layout
+        return [str(layout.logs), str(layout.view)]
+
     def _accept(self, change: Change, path: str) -> bool:
-        folder, name = os.path.split(path)
-        if folder == str(self.ledger.layout.logs):
-            return name.endswith(".jsonl")
-        return folder == str(self.ledger.layout.root) and bool(_TASK_FILE.fullmatch(name))
+        return path.endswith((".jsonl", ".json", ".lock"))
+
+    def _batch(self) -> list[LiveEvent]:
+        batch = self.step()
+        self.settle()
+        batch += self.step()  # what Claude Code wrote, now recorded
+        return batch
 
     def __iter__(self) -> Iterator[list[LiveEvent]]:
         if self.poll_s is not None:
             while not self.stop_event.is_set():
-                batch = self.step()
+                batch = self._batch()
                 if batch:
                     yield batch
-                self.settle()
                 self.stop_event.wait(self.poll_s)
             return
         from watchfiles import watch
 
         for _ in watch(
-            self.ledger.layout.root,
+            *self._paths(),
             watch_filter=self._accept,
             debounce=self.debounce_ms,
             step=self.step_ms,
@@ -179,18 +203,16 @@ class Follower:
             yield_on_timeout=True,
             stop_event=self.stop_event,
         ):
-            batch = self.step()
+            batch = self._batch()
             if batch:
-                yield batch  # printed before the files are written
-            self.settle()
+                yield batch
 
     async def __aiter__(self) -> AsyncIterator[list[LiveEvent]]:
         if self.poll_s is not None:
             while not self.stop_event.is_set():
-                batch = self.step()
+                batch = await asyncio.to_thread(self._batch)
                 if batch:
                     yield batch
-                self.settle()
                 await asyncio.sleep(self.poll_s)
             return
         from watchfiles import awatch
@@ -205,7 +227,7 @@ class Follower:
         relay_task = asyncio.create_task(relay())
         try:
             async for _ in awatch(
-                self.ledger.layout.root,
+                *self._paths(),
                 watch_filter=self._accept,
                 debounce=self.debounce_ms,
                 step=self.step_ms,
@@ -213,9 +235,8 @@ class Follower:
                 yield_on_timeout=True,
                 stop_event=stop,
             ):
-                batch = self.step()
+                batch = self._batch()
                 if batch:
                     yield batch
-                self.settle()
         finally:
             relay_task.cancel()

@@ -2,84 +2,42 @@
 
 Every function here is pure: it validates the request against the state and
 returns an ``Op`` whose changes record what the writer saw (old values and
-the write they came from), or raises a ``LedgerError``. The service in
-``_store`` appends whatever these return.
+the write they came from), or raises a ``LedgerError``. The write step
+(``_write``) appends whatever these return.
 
 Two states are involved: ``state`` is the state at commit time (every log
 caught up, under the writer's lock), which the request is validated against;
 ``seen`` is the state the request was decided on (read when the command
-started). Old values and bases come from ``seen``: a write made meanwhile
-by someone else was not seen, so overwriting it is a conflict, not a
-sequential edit. A new description is merged three ways -- the text seen,
-the text wanted, the text now -- so an edit that landed meanwhile to another
-part of the description survives.
+started). Old values and bases come from ``seen``: a write made meanwhile by
+someone else was not seen, so overwriting it is a conflict, not a sequential
+edit. A new description is merged three ways -- the text seen, the text
+wanted, the text now -- so an edit that landed meanwhile to another part of
+the description survives. Changes that change nothing whatever happened
+meanwhile -- removing a metadata key or an edge that is not there -- are
+left out, and an update left with nothing to do appends nothing.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ._checks import (
+    ACTIVE_FORM_MAX,
+    DESCRIPTION_MAX,
+    NOTE_MAX,
+    OWNER_MAX,
+    check_meta_key,
+    check_meta_value,
+    check_subject,
+    check_text,
+)
 from ._errors import Blocked, ClaimHeld, DependencyError, InvalidValue, TaskDeleted
 from ._model import Change, Json, Op, OpKind, Status, Task
 from ._state import State
 from ._textdiff import merge3
-from ._timeparse import iso_ms
 
-SUBJECT_MAX = 1_000
-ACTIVE_FORM_MAX = 1_000
-OWNER_MAX = 200
-DESCRIPTION_MAX = 200_000
-NOTE_MAX = 100_000
-META_KEY_MAX = 200
-META_VALUE_MAX = 100_000
-
-
-def check_text(name: str, value: str, limit: int, *, one_line: bool = False) -> str:
-    """Validate a text field: encodable, within its limit, one line if asked.
-
-    Raises:
-        InvalidValue: naming the field and the rule it breaks.
-    """
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidValue(f"{name} is not valid UTF-8 text") from exc
-    if len(value) > limit:
-        raise InvalidValue(f"{name} is {len(value):,} characters long; the limit is {limit:,}")
-    if one_line and ("\n" in value or "\r" in value):
-        raise InvalidValue(f"{name} must be a single line")
-    return value
-
-
-def check_meta_value(key: str, value: Json) -> Json:
-    """Validate a metadata value: JSON-encodable and within its limit.
-
-    Raises:
-        InvalidValue: when it is not.
-    """
-    try:
-        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
-        text.encode("utf-8")
-    except (TypeError, ValueError, UnicodeEncodeError, RecursionError) as exc:
-        raise InvalidValue(f"metadata {key!r} is not a JSON value") from exc
-    if len(text) > META_VALUE_MAX:
-        raise InvalidValue(
-            f"metadata {key!r} is {len(text):,} characters long; the limit is {META_VALUE_MAX:,}"
-        )
-    return value
-
-
-def check_meta_key(key: str) -> str:
-    """Validate a metadata key.
-
-    Raises:
-        InvalidValue: when it is empty, too long or not text.
-    """
-    if not key:
-        raise InvalidValue("metadata key must not be empty")
-    return check_text("metadata key", key, META_KEY_MAX, one_line=True)
+Pairs = tuple[tuple[str, Change], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,11 +65,9 @@ class Actor:
         """
         if self.force or self.holder is None or self.holder == self.session:
             return
-        until = ""
-        if task.lease is not None and task.lease.holder == self.holder:
-            until = f" until {task.lease.until}"
         raise ClaimHeld(
-            f"task {state.short(task.id)} is held by {self.holder}{until}; {what} needs --force"
+            f"task {state.short(task.id)} is held by {self.holder}{_until(task, self.holder)}; "
+            f"{what} needs --force"
         )
 
     def renewal(self, task: Task) -> tuple[str, Change] | None:
@@ -128,27 +84,10 @@ class Actor:
         return "lease", Change(lease.until_ms, self.now_ms + length, lease.stamp.ref)
 
 
-def _subject(value: str) -> str:
-    check_text("subject", value, SUBJECT_MAX, one_line=True)
-    if not value.strip():
-        raise InvalidValue("subject must not be empty")
-    return value
-
-
-def _base(task: Task | None, name: str) -> str | None:
-    if task is None:
-        return None
-    for key, stamp in task.provenance:
-        if key == name:
-            return stamp.ref
-    return None
-
-
-def _live(state: State, ref: str) -> Task:
-    task = state.find(ref)
-    if task.deleted:
-        raise TaskDeleted(f"task {state.short(task.id)} is deleted")
-    return task
+def _until(task: Task, holder: str) -> str:
+    if task.lease is not None and task.lease.holder == holder:
+        return f" until {task.lease.until}"
+    return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,72 +137,98 @@ class Edits:
         )
 
 
-def _edges(
-    state: State, seen: State, task_id: str, edits: Edits, current: Task | None
-) -> tuple[tuple[tuple[str, Change], ...], tuple[tuple[str, Change], ...]]:
-    """Resolve and validate edge edits: (blocked_by changes, blocks changes).
+def _base(task: Task | None, name: str) -> str | None:
+    if task is None:
+        return None
+    for key, stamp in task.provenance:
+        if key == name:
+            return stamp.ref
+    return None
 
-    Cycles are checked against ``state``; old values and bases come from ``seen``.
-    """
-    graph: dict[str, set[str]] = {k: set(v) for k, v in state.edges.blocks.items()}
 
-    def reaches(start: str, goal: str) -> bool:
+def _live(state: State, ref: str) -> Task:
+    task = state.find(ref)
+    if task.deleted:
+        raise TaskDeleted(f"task {state.short(task.id)} is deleted")
+    return task
+
+
+class _Graph:
+    """The edges of a state, as a change to them is checked for cycles."""
+
+    def __init__(self, state: State, task_id: str, name: str) -> None:
+        self.state = state
+        self.task_id = task_id
+        self.name = name
+        self.blocks = {k: set(v) for k, v in state.edges.blocks.items()}
+
+    def show(self, ident: str) -> str:
+        return self.name if ident == self.task_id else self.state.short(ident)
+
+    def reaches(self, start: str, goal: str) -> bool:
         seen, stack = {start}, [start]
         while stack:
             node = stack.pop()
             if node == goal:
                 return True
-            for nxt in graph.get(node, ()):
+            for nxt in self.blocks.get(node, ()):
                 if nxt not in seen:
                     seen.add(nxt)
                     stack.append(nxt)
         return False
 
-    def target(ref: str) -> Task:
+    def target(self, ref: str) -> Task:
         try:
-            other = _live(state, ref)
+            other = _live(self.state, ref)
         except TaskDeleted as exc:
             raise DependencyError(f"{exc}; it cannot be a dependency") from exc
-        if other.id == task_id:
+        if other.id == self.task_id:
             raise DependencyError("a task cannot depend on itself")
         return other
 
-    def add(blocker: str, blocked: str) -> None:
-        if reaches(blocked, blocker):
+    def add(self, blocker: str, blocked: str) -> None:
+        if self.reaches(blocked, blocker):
             raise DependencyError(
-                f"{state.short(blocker)} -> {state.short(blocked)} would create a cycle"
+                f"{self.show(blocker)} -> {self.show(blocked)} would create a cycle"
             )
-        graph.setdefault(blocker, set()).add(blocked)
+        self.blocks.setdefault(blocker, set()).add(blocked)
 
-    def remove(blocker: str, blocked: str) -> None:
-        graph.get(blocker, set()).discard(blocked)
+    def remove(self, blocker: str, blocked: str) -> None:
+        self.blocks.get(blocker, set()).discard(blocked)
 
-    def seen_task(ident: str) -> Task | None:
-        return seen.tasks.get(ident)
 
+def _edges(
+    state: State, seen: State, task_id: str, edits: Edits, current: Task | None, name: str
+) -> tuple[Pairs, Pairs]:
+    """Resolve and validate edge edits: (blocked_by changes, blocks changes).
+
+    Cycles are checked against ``state``; old values and bases come from
+    ``seen``. Removing an edge that is not there is left out.
+    """
+    graph = _Graph(state, task_id, name)
     blocked_by: dict[str, Change] = {}
     blocks: dict[str, Change] = {}
     for ref in edits.remove_blocked_by:
         other = state.find(ref)
-        on = current is not None and other.id in current.blocked_by
-        blocked_by[other.id] = Change(on, False, _base(current, f"blockedBy.{other.id}"))
-        remove(other.id, task_id)
+        if current is not None and other.id in current.blocked_by:
+            blocked_by[other.id] = Change(True, False, _base(current, f"blockedBy.{other.id}"))
+        graph.remove(other.id, task_id)
     for ref in edits.remove_blocks:
         other = state.find(ref)
-        was = seen_task(other.id)
-        on = was is not None and task_id in was.blocked_by
-        blocks[other.id] = Change(on, False, _base(was, f"blockedBy.{task_id}"))
-        remove(task_id, other.id)
+        was = seen.tasks.get(other.id)
+        if was is not None and task_id in was.blocked_by:
+            blocks[other.id] = Change(True, False, _base(was, f"blockedBy.{task_id}"))
+        graph.remove(task_id, other.id)
     for ref in edits.add_blocked_by:
-        other = target(ref)
+        other = graph.target(ref)
         on = current is not None and other.id in current.blocked_by
-        add(other.id, task_id)
+        graph.add(other.id, task_id)
         blocked_by[other.id] = Change(on, True, _base(current, f"blockedBy.{other.id}"))
     for ref in edits.add_blocks:
-        other = target(ref)
-        was = seen_task(other.id)
+        other = graph.target(ref)
+        was = seen.tasks.get(other.id)
         on = was is not None and task_id in was.blocked_by
-        add(task_id, other.id)
+        graph.add(task_id, other.id)
         blocks[other.id] = Change(on, True, _base(was, f"blockedBy.{task_id}"))
     return tuple(sorted(blocked_by.items())), tuple(sorted(blocks.items()))
 
@@ -276,14 +241,14 @@ def _field_changes(task: Task | None, edits: Edits) -> list[tuple[str, Change]]:
     out = []
     if edits.subject is not None:
         old = None if task is None else task.subject
-        out.append(_scalar(task, "subject", old, _subject(edits.subject)))
+        out.append(_scalar(task, "subject", old, check_subject(edits.subject)))
     if edits.active_form is not None:
         check_text("activeForm", edits.active_form, ACTIVE_FORM_MAX, one_line=True)
         old = None if task is None else task.active_form
         out.append(_scalar(task, "activeForm", old, edits.active_form))
     if edits.status is not None:
         old = None if task is None else task.status.value
-        out.append(_scalar(task, "status", old, edits.status.value))
+        out.append(_scalar(task, "status", old, Status(edits.status).value))
     if edits.owner is not None:
         check_text("owner", edits.owner, OWNER_MAX, one_line=True)
         old = None if task is None else task.owner
@@ -291,12 +256,13 @@ def _field_changes(task: Task | None, edits: Edits) -> list[tuple[str, Change]]:
     return out
 
 
-def _meta_changes(task: Task | None, edits: Edits) -> tuple[tuple[str, Change], ...]:
+def _meta_changes(task: Task | None, edits: Edits) -> Pairs:
     current = task.meta() if task else {}
     out: dict[str, Change] = {}
     for key in edits.unset_meta:
         check_meta_key(key)
-        out[key] = Change(current.get(key), None, _base(task, f"metadata.{key}"))
+        if key in current:
+            out[key] = Change(current[key], None, _base(task, f"metadata.{key}"))
     for key, value in edits.set_meta.items():
         check_meta_key(key)
         check_meta_value(key, value)
@@ -325,7 +291,7 @@ def plan_create(state: State, task_id: str, edits: Edits) -> Op:
     if edits.description:
         check_text("description", edits.description, DESCRIPTION_MAX)
         description = Change(None, edits.description)
-    blocked_by, blocks = _edges(state, state, task_id, edits, None)
+    blocked_by, blocks = _edges(state, state, task_id, edits, None, "the new task")
     return Op(
         OpKind.CREATE,
         task_id,
@@ -344,7 +310,7 @@ def plan_update(
     kind: OpKind = OpKind.UPDATE,
     seen: State | None = None,
     actor: Actor | None = None,
-) -> Op:
+) -> Op | None:
     """Decide an update of the named fields only.
 
     Args:
@@ -354,6 +320,9 @@ def plan_update(
         kind: the op kind to record (update, claim, release).
         seen: the state the request was decided on (default: ``state``).
         actor: who acts; checks claims and renews the actor's own lease.
+
+    Returns:
+        The op, or None when nothing is left to change (removing what is not there).
 
     Raises:
         InvalidValue: when nothing is named or a value is out of bounds.
@@ -372,20 +341,24 @@ def plan_update(
         if edits.status is not None or edits.owner is not None:
             actor.check_may_change_claim(state, now, "changing its status or owner")
         renew = actor.renewal(now)
-        if renew is not None:
-            fields.append(renew)
     description = None
     if edits.description is not None:
         check_text("description", edits.description, DESCRIPTION_MAX)
         merged = merge3(task.description, edits.description, now.description)
-        description = Change(task.description, merged)
-    blocked_by, blocks = _edges(state, seen, now.id, edits, task)
+        if merged != now.description:
+            description = Change(task.description, merged)
+    blocked_by, blocks = _edges(state, seen, now.id, edits, task, state.short(now.id))
+    metadata = _meta_changes(task, edits)
+    if not (fields or description or metadata or blocked_by or blocks):
+        return None
+    if actor is not None and renew is not None:
+        fields.append(renew)
     return Op(
         kind,
         now.id,
         fields=tuple(fields),
         description=description,
-        metadata=_meta_changes(task, edits),
+        metadata=metadata,
         blocked_by=blocked_by,
         blocks=blocks,
     )
@@ -443,10 +416,7 @@ def plan_claim(
         names = ", ".join(f"{state.short(b)} ({state.tasks[b].subject})" for b in blockers)
         raise Blocked(f"task {short} is blocked by {names}; claim it anyway with --force")
     if actor.holder not in (None, actor.session) and not actor.force:
-        until = ""
-        if task.lease is not None and task.lease.holder == actor.holder:
-            until = f" until {task.lease.until}"
-        raise ClaimHeld(f"task {short} is held by {actor.holder}{until}")
+        raise ClaimHeld(f"task {short} is held by {actor.holder}{_until(task, actor.holder)}")
     old_lease = was.lease.until_ms if was.lease is not None else None
     return Op(
         OpKind.CLAIM,
@@ -482,8 +452,3 @@ def plan_release(state: State, ref: str, actor: Actor, seen: State | None = None
     if task.status is not Status.COMPLETED:
         fields.insert(1, _scalar(was, "status", was.status.value, Status.PENDING.value))
     return Op(OpKind.RELEASE, task.id, fields=tuple(fields))
-
-
-def lease_end(ms: int) -> str:
-    """A lease end for messages."""
-    return iso_ms(ms)

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._errors import Contention, LedgerError
+from ledger import Contention, Edits, Ledger, LedgerError
+
 from ._naive import NaiveStore, change
-from ._plan import Edits
 
 SESSIONS = ("A", "B", "C")
 TASKS = ("1", "2")
@@ -153,7 +153,6 @@ def run_naive(race: Race) -> Outcome:
 
 def run_ledger(race: Race) -> Outcome:
     """Run the same race against the ledger: each write decided on its session's read."""
-    from ._store import Ledger
 
     home = Path(tempfile.mkdtemp(prefix="tl-race-ledger-"))
     try:

@@ -1,0 +1,177 @@
+"""The index of a list: a row per task in creation order, short ids, and edges.
+
+An ``Index`` is what a ``State`` is made of besides the tasks themselves. It
+is kept up to date incrementally: a changed task replaces its row; a new task
+is appended (rows stay in creation order without a re-sort unless a task
+arrives that was created earlier than the newest, as replicas' tasks can);
+short ids are recomputed only in the group of ids that share the new one's
+first two characters; derived edges are recomputed only when an edge register
+or the liveness of a task with edges changed. ``state`` hands out an
+immutable ``State``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from ._fold import Partial, derive
+from ._ids import SHORT_ID_MIN, prefix_group, shortest_prefixes
+from ._model import Task
+from ._state import NO_EDGES, NO_KEY, Edges, Key, RawEdges, Row, ShardLoader, State
+
+
+def row_of(task: Task, short: str) -> Row:
+    """A task's row."""
+    lease = task.lease
+    return Row(
+        task.id,
+        short,
+        task.status.value,
+        task.owner,
+        task.subject,
+        task.deleted,
+        None if lease is None else lease.until_ms,
+        None if lease is None else lease.holder,
+        task.created.key if task.created is not None else NO_KEY,
+    )
+
+
+class Index:
+    """Rows, short ids and edges of every task read so far.
+
+    Args:
+        rows: rows to start from, in creation order (a snapshot's).
+        edges: every task's edge registers to start from.
+    """
+
+    def __init__(
+        self,
+        rows: Iterable[Row] = (),
+        edges: RawEdges | None = None,
+        derived: Edges | None = None,
+        machine: str | None = None,
+        aliases: Mapping[str, str] | None = None,
+    ) -> None:
+        self.machine = machine
+        self.rows: dict[str, Row] = {r.id: r for r in rows}
+        #: tasks shown by the number Claude Code gave them on this machine
+        self.aliases: dict[str, str] = dict(aliases or {})
+        self.raw_edges: RawEdges = dict(edges or {})
+        self._groups: dict[str, list[str]] = {}
+        for task_id in self.rows:
+            self._groups.setdefault(prefix_group(task_id), []).append(task_id)
+        self._derived: Edges | None = derived
+        self._derived_before: Edges | None = derived
+        self.dirty: set[str] = set()  # ids whose row changed since the last snapshot
+        self.view_changes: set[str] = set()  # ids whose task file may differ
+        self.edges_dirty = False
+        self._last_key: Key | None = None
+        if self.rows:
+            self._last_key = next(reversed(self.rows.values())).created
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def put(self, partials: Iterable[Partial]) -> list[str]:
+        """Take in resolved tasks (new or changed); return the ids whose row changed."""
+        changed: list[str] = []
+        regroup: set[str] = set()
+        reorder = False
+        for part in partials:
+            task = part.task
+            old = self.rows.get(task.id)
+            native = task.native
+            if native is not None and native[0] == self.machine:
+                self.aliases[task.id] = native[1]
+            if old is None:
+                group = self._groups.setdefault(prefix_group(task.id), [])
+                group.append(task.id)
+                if len(task.id) >= SHORT_ID_MIN:
+                    regroup.add(prefix_group(task.id))
+                row = row_of(task, self.aliases.get(task.id, task.id[:SHORT_ID_MIN]))
+            else:
+                row = row_of(task, self.aliases.get(task.id, old.short))
+            if old is None or old.created != row.created:
+                key = row.created
+                if old is not None or (self._last_key is not None and key < self._last_key):
+                    reorder = True
+                if self._last_key is None or key > self._last_key:
+                    self._last_key = key
+            if old != row:
+                self.rows[task.id] = row
+                changed.append(task.id)
+                self.dirty.add(task.id)
+                if old is None or old.deleted != row.deleted:
+                    self._derived = None
+                    self.edges_dirty = True
+            self._put_edges(task.id, part.edges)
+        if reorder:
+            ordered = sorted(self.rows.values(), key=lambda r: (r.created, r.id))
+            self.rows = {r.id: r for r in ordered}
+        for group in regroup:
+            changed.extend(self._reshort(group))
+        return changed
+
+    def _put_edges(self, task_id: str, registers: Mapping[str, tuple[bool, Key]]) -> None:
+        current = self.raw_edges.get(task_id)
+        if registers:
+            if current != registers:
+                self.raw_edges[task_id] = dict(registers)
+                self._derived = None
+                self.edges_dirty = True
+        elif current is not None:
+            del self.raw_edges[task_id]
+            self._derived = None
+            self.edges_dirty = True
+
+    def _reshort(self, group: str) -> list[str]:
+        shorts = shortest_prefixes(self._groups[group])
+        changed = []
+        for task_id, short in shorts.items():
+            short = self.aliases.get(task_id, short)
+            row = self.rows[task_id]
+            if row.short != short:
+                self.rows[task_id] = row._replace(short=short)
+                changed.append(task_id)
+                self.dirty.add(task_id)
+        return changed
+
+    def edges(self) -> Edges:
+        """The derived edges (recomputed only after edges or liveness changed)."""
+        if self._derived is None:
+            rows = self.rows
+
+            def live(task_id: str) -> bool:
+                row = rows.get(task_id)
+                return row is not None and not row.deleted
+
+            old = self._derived_before
+            new = derive(self.raw_edges, live) if self.raw_edges else NO_EDGES
+            if old is not None:
+                for side_old, side_new in ((old.blocks, new.blocks), (old.blocked_by, new.blocked_by)):
+                    for task_id in set(side_old) | set(side_new):
+                        if side_old.get(task_id, ()) != side_new.get(task_id, ()):
+                            self.view_changes.add(task_id)
+            self._derived = self._derived_before = new
+        return self._derived
+
+    def take_view_changes(self) -> set[str]:
+        """Ids whose task file may differ since the last call (and forget them)."""
+        self.edges()
+        out, self.view_changes = self.view_changes, set()
+        return out
+
+    def state(self, load: ShardLoader) -> State:
+        """An immutable state of everything indexed, loading tasks through ``load``."""
+        return State(dict(self.rows), load, self.edges(), dict(self.aliases))
+
+    def with_edges(self, task: Task) -> Task:
+        """A task (without derived edges) as a state shows it."""
+        from dataclasses import replace
+
+        edges = self.edges()
+        blocks = edges.blocks.get(task.id, ())
+        blocked_by = edges.blocked_by.get(task.id, ())
+        if blocks or blocked_by:
+            return replace(task, blocks=blocks, blocked_by=blocked_by)
+        return task

@@ -1,0 +1,438 @@
+"""The service: one list, opened by one session -- a thin facade over named layers.
+
+The layers are constructed in one visible place (``Ledger.__init__`` and its
+``_construct_*`` steps, each loading only what it needs, so a read answered
+from a fresh snapshot never loads pycrdt or the write path):
+
+* ``Reader`` (``_reader``): the read path -- a fresh snapshot, else the
+  replayer caught up from it; time travel and the audit trail;
+* ``Writer`` (``_write``): the write step -- lock own log, catch up, decide,
+  stamp, append; one per session (the acting one, and the sessions that
+  Claude Code's own writes are recorded as);
+* ``View`` (``_view``): Claude Code's folder -- its writes become ops first,
+  then the state is written there;
+* ``Claims`` (``_claims``): claim generations and the claim service.
+
+A command reads (``state``) or decides an op (``_decide``) and commits it
+through the writer; the view then brings the files of the tasks it touched
+in line.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ._checks import DEFAULT_LEASE_S
+from ._errors import InvalidValue
+from ._ids import check_session
+from ._layout import Layout, adopt_legacy, default_session, machine_id
+from ._reader import Reader
+from ._state import State
+
+if TYPE_CHECKING:
+    from ._audit import Conflict
+    from ._claims import Claims
+    from ._decide import Edits
+    from ._log import Record
+    from ._model import Json, Op, Stamp, Task
+    from ._sessions import SessionInfo
+    from ._verify import Report
+    from ._view import Outcome, View
+    from ._write import Committed, Decide, Writer
+
+
+
+def wall_ms() -> int:
+    """The wall clock in epoch milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+class Ledger:
+    """One list, opened by one session.
+
+    Args:
+        layout: where the list lives.
+        session: the session acting.
+        clock: epoch-milliseconds clock (injectable for tests).
+        long_lived: keep the replay in memory between calls (a library user,
+            the MCP server, ``watch``); a CLI command reads once.
+        native_session: the session that Claude Code's own writes to the
+            folder are recorded as, when no hook names the session.
+    """
+
+    def __init__(
+        self,
+        layout: Layout,
+        session: str,
+        *,
+        clock: Callable[[], int] = wall_ms,
+        long_lived: bool = True,
+        native_session: str = "claude-code",
+    ) -> None:
+        self.layout = layout
+        self.session = session
+        self.clock = clock
+        self.warnings: list[str] = []
+        self.native_session = native_session
+        self.machine = machine_id()
+        self._adopted = False
+        self.reader = Reader(layout, clock, self.warnings, long_lived=long_lived, machine=self.machine)
+        self._writers: dict[str, Writer] = {}
+        self._view: View | None = None
+        self._claims: Claims | None = None
+
+    @classmethod
+    def open(
+        cls,
+        home: Path | str | None = None,
+        list_id: str | None = None,
+        session: str | None = None,
+        *,
+        clock: Callable[[], int] = wall_ms,
+        long_lived: bool = True,
+    ) -> Ledger:
+        """Open a list; missing arguments fall back to the environment (SPEC section 1).
+
+        Raises:
+            InvalidValue: for a list id or session name outside the allowed pattern.
+        """
+        layout = Layout.of(home, list_id)
+        return cls(layout, check_session(session or default_session()), clock=clock,
+                   long_lived=long_lived)  # fmt: skip
+
+    # ------------------------------------------------------- constructing layers
+
+    def _construct_writer(self, session: str) -> Writer:
+        from ._write import Writer
+
+        writer = self._writers.get(session)
+        if writer is None:
+            writer = Writer(self.layout, session, self.reader, self.clock, self.warnings)
+            self._writers[session] = writer
+        return writer
+
+    def _construct_view(self) -> View:
+        if self._view is None:
+            from ._view import View
+
+            self._view = View(
+                self.layout, self.reader.state, self._record_native, self.machine,
+                self.warnings, self.native_session,
+            )  # fmt: skip
+        return self._view
+
+    def _construct_claims(self) -> Claims:
+        if self._claims is None:
+            from ._claims import Claims
+
+            self._claims = Claims(self.layout, self.session, self.clock, self.seen, self._commit)
+        return self._claims
+
+    # --------------------------------------------------------------- the state
+
+    def _adopt(self) -> None:
+        if not self._adopted:
+            self._adopted = True
+            moved = adopt_legacy(self.layout)
+            if moved:
+                self.warnings.append(
+                    f"moved this list's ledger ({len(moved)} files) from {self.layout.legacy} "
+                    f"to {self.layout.root}"
+                )
+
+    def state(self) -> State:
+        """The current state, with Claude Code's folder brought in line first."""
+        self._adopt()
+        state = self.reader.rebuilding(self.reader.state)
+        changed = self.reader.take_changed()
+        if self.layout.view.parent.is_dir():
+            outcome = self._construct_view().reconcile(changed)
+            self._note(outcome)
+            if outcome.recorded:
+                state = self.reader.state()
+        return state
+
+    def seen(self) -> State:
+        """The state a command decides on (no file is written)."""
+        self._adopt()
+        return self.reader.rebuilding(self.reader.state)
+
+    def state_at(self, at_ms: int) -> State:
+        """The state as of a moment: only ops whose HLC is at or before it.
+
+        A moment at or after now is the current state, even when a writer's
+        clock ran ahead (docs/semantics.md, time travel).
+        """
+        self._adopt()
+        return self.reader.at(at_ms)
+
+    def get(self, ref: str) -> Task:
+        """One task by full id, unique prefix or native number (deleted tasks included).
+
+        Raises:
+            NotFound: when nothing matches.
+            Ambiguous: when the prefix matches several tasks.
+        """
+        return self.state().find(ref)
+
+    def tasks(self, *, include_deleted: bool = False) -> list[Task]:
+        """Tasks oldest first; tombstones only when asked."""
+        state = self.state()
+        if include_deleted:
+            return list(state.tasks.values())
+        return list(state.live())
+
+    def ready(self) -> list[Task]:
+        """Tasks ready to start (``State.is_ready``), oldest first."""
+        state = self.state()
+        now = self.clock()
+        return [state.tasks[row.id] for row in state.live_rows() if state.is_ready(row, now)]
+
+    def materialize(self) -> Outcome:
+        """Compare every task file with the state; fix what differs, remove strays."""
+        self.seen()
+        outcome = self._construct_view().reconcile(full=True)
+        self._note(outcome, errors=False)
+        return outcome
+
+    def _note(self, outcome: Outcome, *, errors: bool = True) -> None:
+        if errors:
+            self.warnings.extend(f"task files not updated: {e}" for e in outcome.errors)
+
+    # -------------------------------------------------------------- the audit
+
+    def _trail(self) -> list[Record]:
+        self._adopt()
+        return list(self.reader.trail())
+
+    def history(
+        self,
+        ref: str | None = None,
+        *,
+        session: str | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        ops: Sequence[str] = (),
+        limit: int | None = None,
+    ) -> list[Record]:
+        """The audit trail in causal (HLC) order, optionally filtered (``_audit.select``).
+
+        Raises:
+            NotFound, Ambiguous: for a bad task reference.
+        """
+        from ._audit import select
+
+        task_id = self.seen().resolve(ref) if ref is not None else None
+        return select(self._trail(), task_id=task_id, session=session, since_ms=since_ms,
+                      until_ms=until_ms, ops=ops, limit=limit)  # fmt: skip
+
+    def conflicts(self, ref: str | None = None) -> list[Conflict]:
+        """Same-field writes whose value lost to a write that had not seen them.
+
+        Raises:
+            NotFound, Ambiguous: for a bad task reference.
+        """
+        from ._audit import conflicts
+
+        task_id = self.seen().resolve(ref) if ref is not None else None
+        return [c for c in conflicts(self._trail()) if task_id is None or c.task == task_id]
+
+    def blame(self, ref: str) -> list[tuple[str, Json, Stamp]]:
+        """For each current field of a task: its value and the write that set it.
+
+        Raises:
+            NotFound, Ambiguous: for a bad task reference.
+        """
+        from ._audit import blame
+
+        state = self.seen()
+        task_id = state.resolve(ref)
+        return blame(state, task_id, self.history(task_id))
+
+    def sessions(self) -> list[SessionInfo]:
+        """Every session seen in the logs or running now: activity, holdings, liveness."""
+        from ._sessions import read_presence, sessions
+
+        records = self._trail()
+        return sessions(records, self.seen(), read_presence(self.layout), self.clock())
+
+    def verify(self) -> Report:
+        """Check every log for damage and tampering (see ``_verify``)."""
+        from ._verify import verify
+
+        self._adopt()
+        return verify(self.layout, self.reader.changed_logs(), self.clock())
+
+    # ---------------------------------------------------------------- writing
+
+    def _commit(self, decide: Decide, session: str | None = None) -> Committed:
+        """Append the op ``decide`` makes as this session, then bring its task files in line."""
+        self._adopt()
+        committed = self._construct_writer(session or self.session).commit(decide)
+        if committed.op is not None:
+            touched = {committed.op.task, *(other for other, _ in committed.op.blocks)}
+            touched |= {b for b, _ in committed.op.blocked_by}
+            outcome = self._construct_view().sync(touched | self.reader.take_changed())
+            self._note(outcome)
+        return committed
+
+    def _record_native(self, session: str, decide: Decide) -> State:
+        """Append an op recording a change Claude Code made (no file is written here)."""
+        return self._construct_writer(session).commit(decide).state
+
+    def _task(self, committed: Committed, ref: str) -> Task:
+        state = committed.state
+        op: Op | None = committed.op
+        return state.tasks[op.task] if op is not None else state.find(ref)
+
+    def create(self, edits: Edits) -> Task:
+        """Create a pending task.
+
+        Raises:
+            InvalidValue, NotFound, Ambiguous, DependencyError: for a bad request.
+            StorageError: when the log cannot be written.
+        """
+        from ._decide import plan_create
+
+        plan_create(self.seen(), "the new task", edits)  # refuse a bad request before any lock
+        committed = self._commit(lambda now, new_id: plan_create(now, new_id, edits))
+        assert committed.op is not None
+        return committed.state.tasks[committed.op.task]
+
+    def update(
+        self, ref: str, edits: Edits, *, based_on: State | None = None, force: bool = False
+    ) -> Task:
+        """Change the named fields of a task (only those are written).
+
+        Args:
+            ref: the task's id, unique prefix or native number.
+            edits: the fields to change.
+            based_on: the state the caller read and decided on, if older than
+                now. Its values are recorded as the ones the write replaces,
+                and a new description is merged three ways against it.
+            force: change status or owner even though another session holds it.
+
+        Raises:
+            InvalidValue, NotFound, Ambiguous, TaskDeleted, DependencyError: for a
+                bad request.
+            ClaimHeld: for a status or owner change of a task another session
+                holds (without ``force``), or when this session's claim lost.
+            StorageError: when the log cannot be written.
+        """
+        from ._decide import OpKind, plan_update
+
+        if edits.is_empty():
+            raise InvalidValue("nothing to update: name at least one field to change")
+        seen = based_on or self.seen()
+        task_id = seen.resolve(ref)
+        check = self._construct_claims().check(seen, task_id, force)
+        committed = self._commit(
+            lambda now, _: plan_update(now, task_id, edits, OpKind.UPDATE, seen, check.actor(now))
+        )
+        task = self._task(committed, task_id)
+        check.renew(task, self.clock())
+        return task
+
+    def note(self, ref: str, text: str) -> Task:
+        """Append a note to a task (the holder's note renews its lease).
+
+        Raises:
+            InvalidValue, NotFound, Ambiguous, TaskDeleted: for a bad request.
+            ClaimHeld: when this session's claim on the task lost to another.
+            StorageError: when the log cannot be written.
+        """
+        from ._decide import plan_note
+
+        seen = self.seen()
+        task_id = seen.resolve(ref)
+        check = self._construct_claims().check(seen, task_id, False)
+        committed = self._commit(lambda now, _: plan_note(now, task_id, text, check.actor(now)))
+        task = self._task(committed, task_id)
+        check.renew(task, self.clock())
+        return task
+
+    def delete(self, ref: str, *, force: bool = False) -> Task:
+        """Delete a task (a tombstone: history keeps it).
+
+        Raises:
+            NotFound, Ambiguous, TaskDeleted: for a bad id.
+            ClaimHeld: for a task another session holds (without ``force``).
+            StorageError: when the log cannot be written.
+        """
+        from ._decide import plan_delete
+
+        seen = self.seen()
+        task_id = seen.resolve(ref)
+        check = self._construct_claims().check(seen, task_id, force)
+        committed = self._commit(lambda now, _: plan_delete(now, task_id, seen, check.actor(now)))
+        return self._task(committed, task_id)
+
+    def claim(self, ref: str, *, lease_seconds: float = DEFAULT_LEASE_S, force: bool = False) -> Task:
+        """Claim a task exclusively: owner := this session, status := in_progress.
+
+        On one file system the claim is linearizable: of any number of
+        sessions racing for one task, exactly one wins; the others get
+        ``ClaimHeld`` naming the winner at once. Claiming a task this session
+        already holds renews its lease.
+
+        Raises:
+            NotFound, Ambiguous, TaskDeleted: for a bad id.
+            InvalidValue: for a completed task or a lease that is not positive.
+            Blocked: for incomplete blockers (without ``force``).
+            ClaimHeld: when another session holds or just won the task.
+            StorageError: when the log or the claim files cannot be written.
+        """
+        from ._claims import lease_ms
+
+        lease = lease_ms(lease_seconds)
+        seen = self.seen()
+        committed = self._construct_claims().claim(seen, seen.resolve(ref), lease, force)
+        return self._task(committed, ref)
+
+    def claim_ready(self, *, lease_seconds: float = DEFAULT_LEASE_S) -> Task:
+        """Claim the oldest ready task, moving on when another session wins one.
+
+        Raises:
+            NothingReady: when no ready task could be claimed.
+            InvalidValue: for a lease that is not positive.
+            StorageError: when the log or the claim files cannot be written.
+        """
+        from ._claims import lease_ms
+
+        committed = self._construct_claims().claim_ready(lease_ms(lease_seconds))
+        assert committed.op is not None
+        return committed.state.tasks[committed.op.task]
+
+    def release(self, ref: str, *, force: bool = False) -> Task:
+        """End this session's claim at once: owner cleared, status pending unless completed.
+
+        Raises:
+            NotFound, Ambiguous, TaskDeleted: for a bad id.
+            ClaimHeld: when another session holds the task (without ``force``).
+            InvalidValue: when this session neither holds nor owns it.
+            StorageError: when the log cannot be written.
+        """
+        committed = self._construct_claims().release(ref, force)
+        return self._task(committed, ref)
+
+    # ------------------------------------------------------- replica exchange
+
+    def receive(self, lines: Iterable[bytes]) -> object:
+        """File record lines from another replica into this one (any subset, any order).
+
+        Raises:
+            StorageError: when the logs cannot be written.
+        """
+        from ._sync import receive
+
+        own = self._construct_writer(self.session).writer_id()
+        return receive(self.layout, lines, own_writer=own)
+
+    def outgoing(self) -> list[bytes]:
+        """Every record line this replica holds (what it can send to another)."""
+        from ._sync import outgoing
+
+        return list(outgoing(self.layout))

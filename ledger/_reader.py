@@ -1,0 +1,350 @@
+"""The read path: a fresh snapshot answers at once; otherwise the replayer catches up.
+
+``Reader.state`` stats the logs. When the snapshot's head covers them
+exactly, the state is the snapshot's rows and edges, and tasks are read from
+its shard files when asked (no replay at all). Otherwise a ``Replayer``
+starts from the snapshot -- or from the first byte of every log when there is
+none, or it is damaged -- reads only the log tails after it, and the reader
+writes a new snapshot of what it read. A long-lived reader (the library, the
+MCP server, ``watch``) keeps its replayer, so each later call reads only the
+bytes appended since, and writes snapshots at most a few times a second.
+
+Time travel (``at``) and the audit trail (``trail``) read through the same
+replayer; nothing here decides what a record means.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from ._errors import CacheBroken, StorageError
+from ._layout import Layout
+from ._snapshot import COMPACT_AT, Base, Head, Snapshot
+from ._state import State
+
+if TYPE_CHECKING:
+    from ._fold import Partial
+    from ._log import Record
+    from ._replay import Replayer
+
+_SAVE_EVERY_S = 0.25  # a long-lived reader writes snapshots at most this often
+_COLLECT_EVERY_S = 60.0
+
+
+class Reader:
+    """The read path of one list.
+
+    Args:
+        layout: where the list lives.
+        clock: epoch-milliseconds wall clock.
+        warnings: where to report what was skipped or rebuilt.
+        long_lived: keep the replayer between calls and throttle snapshot writes.
+    """
+
+    def __init__(
+        self,
+        layout: Layout,
+        clock: Callable[[], int],
+        warnings: list[str],
+        *,
+        long_lived: bool = False,
+        machine: str | None = None,
+    ) -> None:
+        self.machine = machine
+        self.layout = layout
+        self.clock = clock
+        self.warnings = warnings
+        self.long_lived = long_lived
+        self.replayer: Replayer | None = None
+        self.head: Head | None = None
+        self._saved_at = 0.0
+        self._collected = 0.0
+        self._client_id: int | None = None
+        #: keep the records each catch-up accepts in ``fresh_records`` (a follower drains them)
+        self.collecting = False
+        self.fresh_records: list[Record] = []
+
+    # ---------------------------------------------------------------- folders
+
+    def _snapshot(self, create: bool = False) -> Snapshot | None:
+        folder = self.layout.open("cache", create=create)
+        return None if folder is None else Snapshot(folder)
+
+    def log_stats(self) -> dict[str, os.stat_result]:
+        """Every log's stat, as the read path sees them."""
+        from ._replay import scan_logs
+
+        folder = self.layout.open("logs")
+        if folder is None:
+            return {}
+        with folder:
+            return scan_logs(folder)
+
+    # ------------------------------------------------------------------ state
+
+    def state(self) -> State:
+        """The current state (see the module)."""
+        if self.replayer is None and not self.collecting:
+            fresh = self._from_snapshot()
+            if fresh is not None:
+                return fresh
+        replayer = self._replayer()
+        accepted = replayer.catch_up()
+        if self.collecting:
+            self.fresh_records.extend(accepted)
+        self._report(replayer)
+        state = replayer.state()
+        self.save()
+        return state
+
+    def _from_snapshot(self) -> State | None:
+        """The state from a snapshot that covers the logs exactly, else None."""
+        stats = self._stats_or_none()
+        if stats is None:
+            return None
+        snapshot = self._snapshot()
+        if snapshot is None:
+            return None
+        try:
+            head = snapshot.read_head()
+            if head is None or not head.fresh(stats):
+                return None
+            rows = snapshot.rows(head.rows)
+            known = {r.id: r for r in rows}
+            _, derived = snapshot.edges(head.edges, known)
+        except CacheBroken:
+            return None
+        self.head = head
+
+        def load(shard: str) -> dict[str, object]:
+            return {t: p.task for t, p in self._shard_tasks(shard).items()}
+
+        return State(known, load, derived, head.aliases)  # type: ignore[arg-type]
+
+    def _stats_or_none(self) -> dict[str, os.stat_result] | None:
+        try:
+            return self.log_stats()
+        except StorageError:
+            raise
+        except OSError:
+            return None
+
+    def _shard_tasks(self, shard: str) -> dict[str, Partial]:
+        """A shard's resolved tasks from the current head (rebuilt from the logs if damaged)."""
+        head = self.head
+        token = None if head is None else head.shards.get(shard)
+        if token is None:
+            return {}
+        snapshot = self._snapshot()
+        try:
+            if snapshot is None:
+                raise CacheBroken("the cache folder is gone")
+            return snapshot.shard_tasks(shard, token)[0]
+        except CacheBroken as exc:
+            self.warnings.append(f"the derived cache was broken ({exc}): read from the logs")
+            self.drop()
+            replayer = self._replayer()
+            replayer.catch_up()
+            return replayer.shards.settle(shard)
+
+    def _replayer(self) -> Replayer:
+        """This reader's replayer, started from the snapshot (or from zero)."""
+        from ._replay import Replayer
+
+        if self.replayer is not None:
+            return self.replayer
+        base = self._base()
+        try:
+            self.replayer = Replayer(
+                self.layout.logs,
+                trusted=self.layout.data,
+                base=base,
+                client_id=self._client_id,
+                clock=self.clock,
+                machine=self.machine,
+            )
+        except CacheBroken as exc:
+            self.warnings.append(f"the derived cache was broken ({exc}): rebuilt from the logs")
+            self.drop()
+            self.replayer = Replayer(
+                self.layout.logs, trusted=self.layout.data, client_id=self._client_id,
+                clock=self.clock, machine=self.machine,
+            )  # fmt: skip
+        return self.replayer
+
+    def _base(self) -> Base | None:
+        snapshot = self._snapshot()
+        if snapshot is None:
+            return None
+        head = snapshot.read_head()
+        if head is None:
+            return None
+        try:
+            base = snapshot.base(head)
+        except CacheBroken as exc:
+            self.warnings.append(f"the derived cache was broken ({exc}): rebuilt from the logs")
+            return None
+        self.head = head
+        return base
+
+    def for_writing(self, client_id: int) -> Replayer:
+        """The replayer a writer appends through (its documents write as ``client_id``)."""
+        if self.replayer is not None and self.replayer.shards.client_id != client_id:
+            self.replayer.shards.client_id = client_id
+        self._client_id = client_id
+        return self._replayer()
+
+    def discard(self) -> None:
+        """Forget the replayer (its documents may hold a write that never reached a log)."""
+        self.replayer = None
+
+    def drop(self) -> None:
+        """Drop the snapshot and the replayer: the next read replays the logs."""
+        self.replayer = None
+        self.head = None
+        snapshot = self._snapshot()
+        if snapshot is not None:
+            snapshot.drop()
+
+    def rebuilding(self, action: Callable[[], State]) -> State:
+        """Run ``action``; if a snapshot file turns out damaged, drop it and run again."""
+        try:
+            return action()
+        except CacheBroken as exc:
+            self.warnings.append(f"the derived cache was broken ({exc}): rebuilt from the logs")
+            self.drop()
+            return action()
+
+    def take_changed(self) -> set[str]:
+        """Ids of tasks whose task file may differ since the last call (and forget them)."""
+        if self.replayer is None:
+            return set()
+        return self.replayer.index.take_view_changes()
+
+    def changed_logs(self) -> list[str]:
+        """Logs the snapshot read that are not what it read any more (logs only grow)."""
+        from ._replay import log_changed
+
+        snapshot = self._snapshot()
+        head = None if snapshot is None else snapshot.read_head()
+        folder = self.layout.open("logs")
+        if head is None or folder is None:
+            return []
+        with folder:
+            from ._replay import scan_logs
+
+            stats = scan_logs(folder)
+            return [n for n, m in head.logs.items() if n in stats and log_changed(folder, n, m, stats[n])]
+
+    def _report(self, replayer: Replayer) -> None:
+        self.warnings.extend(str(w) for w in replayer.take_warnings())
+
+    # ------------------------------------------------------------------ saving
+
+    def save(self, *, force: bool = False) -> None:
+        """Write a snapshot of what the replayer read, if it read anything new (best effort)."""
+        replayer = self.replayer
+        if replayer is None:
+            return
+        now = time.monotonic()
+        if self.long_lived and not force and now - self._saved_at < _SAVE_EVERY_S:
+            return
+        stats = self.log_stats()
+        head = self.head
+        if head is not None and head.logs == replayer.marks(stats) and not replayer.shards.changed():
+            return
+        try:
+            snapshot = self._snapshot(create=True)
+        except StorageError:
+            return  # a read-only data root: the logs stay the truth
+        if snapshot is None:
+            return
+        try:
+            written = self._write(snapshot, replayer, stats)
+        finally:
+            snapshot.close()
+        if written is not None:
+            self.head = written
+            self._saved_at = now
+
+    def _write(self, snapshot: Snapshot, replayer: Replayer, stats: dict[str, os.stat_result]) -> Head | None:
+        shards = replayer.shards
+        shards.settle_all()
+        old = self.head
+        tokens = dict(old.shards) if old is not None else {}
+        for shard in shards.changed():
+            token = snapshot.put_shard(
+                shard, shards.settle(shard), shards.declared(shard), shards.encode(shard)
+            )
+            if token is None:
+                return None
+            tokens[shard] = token
+        index = replayer.index
+        deltas = 0 if old is None else old.delta_rows
+        if old is None or deltas + len(index.dirty) > COMPACT_AT:
+            rows_token = snapshot.put_rows(index.rows.values())
+            segments = [] if rows_token is None else [rows_token]
+            deltas = 0
+        else:
+            rows_token = snapshot.put_rows(index.rows[i] for i in index.dirty if i in index.rows)
+            segments = [*old.rows, rows_token] if rows_token is not None else []
+            deltas += len(index.dirty)
+        edges = old.edges if old is not None and not index.edges_dirty else None
+        if edges is None:
+            edges = snapshot.put_edges(index.raw_edges, index.edges())
+        if rows_token is None or edges is None:
+            return None
+        head = Head(
+            logs=replayer.marks(stats),
+            writers=replayer.writer_marks(),
+            heads=[(name, *replayer.head(name)) for name in sorted(replayer.cursors)],
+            pending=replayer.pending_lines(),
+            max_hlc=(replayer.max_hlc.ms, replayer.max_hlc.counter),
+            rejected=set(shards.rejected),
+            shards=tokens,
+            rows=segments,
+            delta_rows=deltas,
+            edges=edges,
+            aliases=dict(index.aliases),
+        )
+        if not snapshot.write_head(head):
+            return None
+        index.dirty.clear()
+        index.edges_dirty = False
+        shards.saved()
+        now = time.monotonic()
+        if now - self._collected > _COLLECT_EVERY_S:
+            self._collected = now
+            snapshot.collect(head)
+        return head
+
+    # ------------------------------------------------------- time and audit
+
+    def at(self, at_ms: int) -> State:
+        """The state as of a moment: only ops whose HLC is at or before it.
+
+        A moment at or after now is the current state, even when some
+        writer's clock ran ahead and stamped its ops in the future.
+        """
+        from ._replay import Replayer
+
+        if at_ms >= self.clock():
+            return self.state()
+        replayer = Replayer(
+            self.layout.logs, trusted=self.layout.data, until_ms=at_ms, clock=self.clock,
+            machine=self.machine,
+        )  # fmt: skip
+        replayer.catch_up()
+        self._report(replayer)
+        return replayer.state()
+
+    def trail(self) -> Iterator[Record]:
+        """Every record the replay accepted (and pycrdt took), in causal (HLC) order."""
+        self.state()
+        replayer = self._replayer()
+        replayer.shards.settle_all()
+        self._report(replayer)
+        return iter(replayer.trail())

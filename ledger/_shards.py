@@ -1,0 +1,272 @@
+"""The shard documents of one replayer, applied lazily and resolved incrementally.
+
+Accepted updates wait in their shard's queue until the shard is needed; then
+they are applied in one batch (in acceptance order, which keeps every
+writer's own order), pycrdt says which task maps changed, and only those are
+resolved again. A shard nobody needs is never loaded: a command answered
+from a snapshot reads that shard's resolved tasks from the snapshot instead.
+
+After a batch, the shard's state vector is checked against the clocks its
+records declare: a writer whose updates the document cannot integrate (a
+record pycrdt refused, so everything after it waits for it) is reported
+once, and that writer may not write to the shard any more. A shard loaded
+from a snapshot must reach the clocks the snapshot declares, or the snapshot
+is damaged (``CacheBroken``).
+
+At most ``MAX_DOCS`` documents stay in memory; the least recently used one
+is kept as its encoded state until needed again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ._doc import Shard
+from ._errors import CacheBroken, RejectedUpdate
+from ._fold import Memo, Partial, resolve_task
+from ._ids import is_task_id, shard_of
+from ._index import Index
+from ._log import LogWarning, Record
+from ._model import Task
+
+if TYPE_CHECKING:
+    from ._snapshot import Base
+
+MAX_DOCS = 64
+_EXTRACT_ALL = 24  # resolving this many tasks of a shard: export the whole shard at once
+
+
+@dataclass(slots=True)
+class _Slot:
+    doc: Shard | None = None
+    encoded: bytes | None = None  # the document's state while it is out of memory
+    queue: list[tuple[bytes, int, int, str, str, int]] = field(default_factory=list)
+    declared: dict[int, int] = field(default_factory=dict)
+    partials: dict[str, Partial] | None = None
+    short: set[int] = field(default_factory=set)
+    changed: bool = False  # differs from the base's snapshot
+    used: int = 0
+
+
+class Shards:
+    """Every shard document of one replayer.
+
+    Args:
+        index: the index to keep up to date with resolved tasks.
+        base: the snapshot the replayer started from, if any.
+        client_id: the pycrdt client id documents write as.
+        warn: reports a problem once.
+    """
+
+    def __init__(
+        self,
+        index: Index,
+        base: Base | None,
+        client_id: int | None,
+        warn: Callable[[LogWarning], None],
+    ) -> None:
+        self.index = index
+        self.base = base
+        self.client_id = client_id
+        self.warn = warn
+        self.rejected: set[str] = set()
+        self._slots: dict[str, _Slot] = {}
+        self._bad: dict[str, int] = {}
+        self._memo = Memo()
+        self._tick = 0
+
+    def _slot(self, shard: str) -> _Slot:
+        slot = self._slots.get(shard)
+        if slot is None:
+            slot = self._slots[shard] = _Slot()
+            if self.base is not None:
+                slot.declared = dict(self.base.declared(shard))
+        return slot
+
+    def queue(self, record: Record, updates: Mapping[str, bytes], name: str, number: int) -> None:
+        """Queue an accepted record's updates on their shards."""
+        client = int(record.writer, 16)
+        for shard, update in updates.items():
+            self._slot(shard).queue.append(
+                (update, client, record.clocks[shard], record.ref, name, number)
+            )
+        if len(updates) > 1:
+            self._bad[record.ref] = -len(updates)  # counts up to 0 as updates are refused
+
+    @property
+    def waiting(self) -> list[str]:
+        """Shards with queued updates."""
+        return sorted(s for s, slot in self._slots.items() if slot.queue)
+
+    # ----------------------------------------------------------------- loading
+
+    def _load(self, shard: str, slot: _Slot) -> Shard:
+        doc = Shard(self.client_id)
+        data = slot.encoded
+        from_base = data is None and self.base is not None
+        if from_base:
+            assert self.base is not None
+            data = self.base.snapshot(shard)
+        if data:
+            try:
+                doc.apply(data)
+            except RejectedUpdate as exc:
+                raise CacheBroken(f"snapshot of shard {shard}: {exc}") from exc
+            if from_base:
+                self._check_snapshot(shard, doc)
+        slot.doc = doc
+        slot.encoded = None
+        self._evict(shard)
+        return doc
+
+    def _check_snapshot(self, shard: str, doc: Shard) -> None:
+        assert self.base is not None
+        state = doc.state()
+        for client, clock in self.base.declared(shard).items():
+            if state.get(client, 0) < clock:
+                raise CacheBroken(f"snapshot of shard {shard} falls short of its declared clocks")
+
+    def _evict(self, keep: str) -> None:
+        loaded = [(s.used, n) for n, s in self._slots.items() if s.doc is not None and n != keep]
+        if len(loaded) < MAX_DOCS:
+            return
+        _, victim = min(loaded)
+        slot = self._slots[victim]
+        assert slot.doc is not None
+        slot.encoded = slot.doc.encode()
+        slot.doc = None
+
+    def doc(self, shard: str) -> Shard:
+        """The shard's document, with everything queued applied (for writing)."""
+        self.settle(shard)
+        slot = self._slot(shard)
+        doc = slot.doc if slot.doc is not None else self._load(shard, slot)
+        if self.client_id is not None and doc.client_id != self.client_id:
+            doc = slot.doc = doc.adopt(self.client_id)
+        return doc
+
+    # ---------------------------------------------------------------- settling
+
+    def settle(self, shard: str) -> dict[str, Partial]:
+        """Apply what waits for a shard and resolve what changed; return its tasks."""
+        slot = self._slot(shard)
+        self._tick += 1
+        slot.used = self._tick
+        if slot.queue:
+            doc = slot.doc if slot.doc is not None else self._load(shard, slot)
+            items, slot.queue = slot.queue, []
+            touched, refused = doc.apply_batch(item[0] for item in items)
+            slot.changed = True
+            for n, problem in refused:
+                _, _, _, ref, name, number = items[n]
+                self.warn(LogWarning(name, number, f"{problem}, skipped", "update"))
+                self._refused(ref)
+            for _, client, clock, _, _, _ in items:
+                if clock > slot.declared.get(client, 0):
+                    slot.declared[client] = clock
+            self._check_clocks(shard, slot, doc)
+            self._resolve(shard, slot, doc, touched)
+        elif slot.partials is None:
+            slot.partials = {} if self.base is None else self.base.tasks(shard)
+        return slot.partials if slot.partials is not None else {}
+
+    def _refused(self, ref: str) -> None:
+        count = self._bad.get(ref)
+        if count is None or count == -1:
+            self._bad.pop(ref, None)
+            self.rejected.add(ref)
+        else:
+            self._bad[ref] = count + 1
+
+    def _check_clocks(self, shard: str, slot: _Slot, doc: Shard) -> None:
+        state = doc.state()
+        for client, clock in sorted(slot.declared.items()):
+            have = state.get(client, 0)
+            if have < clock and client not in slot.short:
+                slot.short.add(client)
+                self.warn(
+                    LogWarning(
+                        "",
+                        0,
+                        f"shard {shard}: writer {client:013x} is at clock {have}, its log "
+                        f"declares {clock}; some of its updates cannot be integrated",
+                        "clock",
+                    )
+                )
+            elif have >= clock:
+                slot.short.discard(client)
+
+    def _resolve(self, shard: str, slot: _Slot, doc: Shard, touched: set[str]) -> None:
+        if slot.partials is None:
+            slot.partials = {} if self.base is None else dict(self.base.tasks(shard))
+        ids = {t for t in touched if is_task_id(t) and shard_of(t) == shard}
+        if len(ids) >= _EXTRACT_ALL:
+            raw = doc.extract()
+            found = {t: resolve_task(t, raw.get(t), self._memo) for t in ids}
+        else:
+            found = {t: resolve_task(t, doc.task(t), self._memo) for t in ids}
+        changed = []
+        for task_id, part in found.items():
+            if part is not None:
+                old = slot.partials.get(task_id)
+                if old is None or old.task != part.task:
+                    self.index.view_changes.add(task_id)
+                slot.partials[task_id] = part
+                changed.append(part)
+        self.index.put(changed)
+
+    def settle_all(self) -> None:
+        """Apply every queue (before a whole state is read)."""
+        for shard in self.waiting:
+            self.settle(shard)
+
+    def wrote(self, shard: str, client: int, clock: int, touched: set[str]) -> None:
+        """Take in this replayer's own write to a shard (its document holds it already)."""
+        slot = self._slot(shard)
+        slot.changed = True
+        if clock > slot.declared.get(client, 0):
+            slot.declared[client] = clock
+        doc = slot.doc
+        assert doc is not None
+        self._resolve(shard, slot, doc, touched)
+
+    # ----------------------------------------------------------------- reading
+
+    def partial(self, task_id: str) -> Partial | None:
+        """A task as resolved (without derived edges), or None when unknown."""
+        return self.settle(shard_of(task_id)).get(task_id)
+
+    def tasks_of(self, shard: str) -> dict[str, Task]:
+        """One shard's tasks without derived edges (a state's loader)."""
+        return {task_id: p.task for task_id, p in self.settle(shard).items()}
+
+    def short_of(self, shard: str, client: int) -> bool:
+        """Whether a writer's updates in a shard could not all be integrated."""
+        self.settle(shard)
+        slot = self._slots.get(shard)
+        return slot is not None and client in slot.short
+
+    def changed(self) -> list[str]:
+        """Shards whose document differs from the last snapshot written."""
+        return sorted(s for s, slot in self._slots.items() if slot.changed)
+
+    def saved(self) -> None:
+        """A snapshot of every shard was just written."""
+        for slot in self._slots.values():
+            slot.changed = False
+
+    def encode(self, shard: str) -> bytes:
+        """A shard's whole state (for a snapshot)."""
+        self.settle(shard)
+        slot = self._slot(shard)
+        if slot.doc is not None:
+            return slot.doc.encode()
+        if slot.encoded is not None:
+            return slot.encoded
+        return self._load(shard, slot).encode()
+
+    def declared(self, shard: str) -> dict[int, int]:
+        """A shard's clocks as its records declare them."""
+        return dict(self._slot(shard).declared)

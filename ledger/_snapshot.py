@@ -1,0 +1,572 @@
+"""The derived cache: snapshots of the replay, so no command replays every log.
+
+::
+
+    <data>/<list>/cache/
+      head.json                  what the snapshot covers, and which files hold it
+      rows.<token>.json          rows in creation order: a base segment, then deltas
+      edges.<token>.json         every task's edge registers, and the edges derived from them
+      shards/<xx>.<token>.bin    the pycrdt state of shard xx
+      shards/<xx>.<token>.json   the resolved tasks of shard xx, and the clocks it declares
+
+``head.json`` names, for every log, the inode, size and mtime it covers and
+where the replay stopped (byte offset, line, digest of the line before), the
+replay's progress per writer, and the files below. Every other file is
+immutable: a new version is written under a new token (for a shard, the
+checksums of its two files, which a reader checks), then a new head pointing
+at it replaces the old one with one rename. A reader that read a head reads a
+consistent set of files, whatever other processes write meanwhile; two
+writers racing leave the head of whichever renamed last, which is consistent
+too. One write of a shard rewrites only that shard's files and appends a
+rows delta holding the rows that changed; the rows are compacted into one
+segment again once deltas pile up.
+
+Everything here is derived: a missing, corrupt or foreign-version file makes
+the reader drop the snapshot and replay the logs (``CacheBroken``). Files no
+head points at are removed after a grace period.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import zlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import _json
+from ._errors import CacheBroken
+from ._fs import Dir
+from ._ids import is_task_id, shard_of
+from ._state import Edges, Key, RawEdges, Row
+
+if TYPE_CHECKING:  # a read answered from the rows never loads the model
+    from ._fold import Partial
+    from ._model import Hlc, Stamp
+
+VERSION = 6
+HEAD = "head.json"
+_SHARD = re.compile(r"[0-9a-f]{2}")
+_SHARD_TOKEN = re.compile(r"[0-9a-f]{16}")  # crc32 of the snapshot, then of the tasks
+_TOKEN = re.compile(r"[0-9a-f]{12}")
+_GRACE_S = 120.0  # unreferenced files younger than this may still be read by someone
+_DEPTH = _json.MAX_DEPTH + 8
+COMPACT_AT = 512  # rows in deltas before the rows are written as one segment again
+
+
+@dataclass(frozen=True, slots=True)
+class LogMark:
+    """Where a snapshot stopped reading one log, and the file as it was then.
+
+    Attributes:
+        ino: the file's inode (-1: the file was gone).
+        size: its size.
+        mtime_ns: its mtime (-1: it grew while being read).
+        offset: the byte offset read to (before a torn tail).
+        line: the next line number.
+        last: sha256 of the line that ends at ``offset`` (genesis for none).
+    """
+
+    ino: int
+    size: int
+    mtime_ns: int
+    offset: int
+    line: int
+    last: str
+
+
+@dataclass(slots=True)
+class Base:
+    """What a snapshot gives a replayer to start from.
+
+    Attributes:
+        logs: per log, where the snapshot stopped.
+        writers: per writer, the highest seq accepted and its record's HLC.
+        heads: per log, (name, seq, digest) of its last record.
+        pending: records held back behind gaps, as (file, line, bytes).
+        max_hlc: the greatest HLC accepted (within the clock bound), as [ms, counter].
+        rejected: refs of records none of whose updates pycrdt took.
+        rows: every task's row, in creation order.
+        edges: every task's edge registers.
+        derived: the edges derived from them.
+        aliases: task id -> its number in this machine's Claude Code folder.
+        snapshot: a shard's pycrdt state (None: the shard is empty).
+        declared: a shard's clocks as its records declare them.
+        tasks: a shard's resolved tasks.
+    """
+
+    logs: dict[str, LogMark]
+    writers: dict[str, tuple[int, int, int]]
+    heads: list[tuple[str, int, str]]
+    pending: list[tuple[str, int, bytes]]
+    max_hlc: tuple[int, int]
+    rejected: set[str]
+    rows: list[Row]
+    edges: RawEdges
+    derived: Edges
+    aliases: dict[str, str]
+    snapshot: Callable[[str], bytes | None]
+    declared: Callable[[str], dict[int, int]]
+    tasks: Callable[[str], dict[str, Partial]]
+
+
+# ------------------------------------------------------------ values <-> JSON
+
+
+def _stamp_out(s: Stamp | None) -> list[Any] | None:
+    if s is None:
+        return None
+    return [s.hlc.ms, s.hlc.counter, s.session, s.writer, s.seq, s.wall_ms]
+
+
+def _stamp_in(raw: list[Any] | None) -> Stamp | None:
+    from ._model import Hlc, Stamp
+
+    if raw is None:
+        return None
+    ms, counter, session, writer, seq, wall = raw
+    return Stamp(Hlc(int(ms), int(counter)), str(session), str(writer), int(seq), int(wall))
+
+
+def _stamp(raw: list[Any]) -> Stamp:
+    stamp = _stamp_in(raw)
+    if stamp is None:
+        raise ValueError("missing stamp")
+    return stamp
+
+
+def partial_out(p: Partial) -> dict[str, Any]:
+    """A resolved task (without derived edges) and its edge registers, as JSON."""
+    t = p.task
+    return {
+        "id": t.id,
+        "s": t.subject,
+        "d": t.description,
+        "a": t.active_form,
+        "st": t.status.value,
+        "o": t.owner,
+        "m": [[k, v] for k, v in t.metadata],
+        "n": [[n.text, _stamp_out(n.stamp)] for n in t.notes],
+        "x": t.deleted,
+        "c": _stamp_out(t.created),
+        "u": _stamp_out(t.updated),
+        "p": [[k, _stamp_out(s)] for k, s in t.provenance],
+        "l": None if t.lease is None else [t.lease.until_ms, _stamp_out(t.lease.stamp)],
+        "e": [[b, on, *key] for b, (on, key) in p.edges.items()],
+        "nv": None if t.native is None else list(t.native),
+    }
+
+
+def partial_in(raw: dict[str, Any]) -> Partial:
+    """A resolved task from JSON (raises on anything malformed).
+
+    The model is imported here, the first time a task is read from a
+    snapshot: a command answered from the rows alone never loads it.
+    """
+    from ._fold import Partial
+    from ._model import Lease, Note, Status, Task
+
+    lease = None
+    if raw["l"] is not None:
+        until, stamp = raw["l"]
+        lease = Lease(_stamp(stamp).session, int(until), _stamp(stamp))
+    task = Task(
+        id=str(raw["id"]),
+        subject=str(raw["s"]),
+        description=str(raw["d"]),
+        active_form=str(raw["a"]),
+        status=Status(raw["st"]),
+        owner=str(raw["o"]),
+        metadata=tuple((str(k), v) for k, v in raw["m"]),
+        notes=tuple(Note(str(text), _stamp(s)) for text, s in raw["n"]),
+        deleted=raw["x"] is True,
+        created=_stamp_in(raw["c"]),
+        updated=_stamp_in(raw["u"]),
+        provenance=tuple((str(k), _stamp(s)) for k, s in raw["p"]),
+        lease=lease,
+        native=None if raw["nv"] is None else (str(raw["nv"][0]), str(raw["nv"][1])),
+    )
+    edges = {str(b): (on is True, _key(key)) for b, on, *key in raw["e"]}
+    return Partial(task, edges)
+
+
+def _key(raw: list[Any]) -> Key:
+    ms, counter, session, writer = raw
+    return (int(ms), int(counter), str(session), str(writer))
+
+
+_ROW_COLUMNS = 12
+
+
+def rows_out(rows: Iterable[Row]) -> list[list[Any]]:
+    """Rows as columns: the first eight fields, then the four of ``created``."""
+    columns = [list(c) for c in zip(*(r[:8] + r.created for r in rows), strict=True)]
+    return columns or [[] for _ in range(_ROW_COLUMNS)]
+
+
+def rows_in(columns: list[list[Any]]) -> list[Row]:
+    """Rows from columns (raises ValueError when malformed)."""
+    if len(columns) != _ROW_COLUMNS or not all(isinstance(c, list) for c in columns):
+        raise ValueError("rows need twelve columns")
+    if len({len(c) for c in columns}) > 1:
+        raise ValueError("rows columns differ in length")
+    c = columns
+    every = zip(*c[:8], zip(*c[8:], strict=True), strict=True)
+    out = [Row._make(v) for v in every]
+    for row in out:
+        if not (type(row.id) is str and is_task_id(row.id) and type(row.subject) is str):
+            raise ValueError("a malformed row")
+    return out
+
+
+# ---------------------------------------------------------------------- head
+
+
+@dataclass(slots=True)
+class Head:
+    """What the cache covers and where it is.
+
+    Attributes:
+        logs: per log, where the replay stopped and the file as it was.
+        writers: per writer, the highest seq accepted.
+        heads: per log, its last record's seq and digest.
+        pending: records held back behind gaps.
+        max_hlc: the greatest HLC accepted.
+        rejected: refs of records pycrdt refused entirely.
+        shards: shard -> token of its files.
+        rows: tokens of the rows segments, oldest first.
+        delta_rows: how many rows the deltas hold.
+        edges: token of the edges file.
+        aliases: task id -> its number in this machine's Claude Code folder.
+    """
+
+    logs: dict[str, LogMark]
+    writers: dict[str, tuple[int, int, int]]
+    heads: list[tuple[str, int, str]]
+    pending: list[tuple[str, int, bytes]]
+    max_hlc: tuple[int, int]
+    rejected: set[str]
+    shards: dict[str, str]
+    rows: list[str]
+    delta_rows: int
+    edges: str
+    aliases: dict[str, str]
+
+    def fresh(self, stats: Mapping[str, os.stat_result]) -> bool:
+        """True when the logs are exactly as the head covers them."""
+        if stats.keys() != self.logs.keys():
+            return False
+        for name, st in stats.items():
+            mark = self.logs[name]
+            if mark.ino != st.st_ino or mark.size != st.st_size or mark.mtime_ns != st.st_mtime_ns:
+                return False
+        return True
+
+    def to_json(self) -> dict[str, Any]:
+        """The head as stored."""
+        return {
+            "v": VERSION,
+            "logs": {n: _mark_out(m) for n, m in self.logs.items()},
+            "writers": {w: list(v) for w, v in self.writers.items()},
+            "heads": [list(h) for h in self.heads],
+            "pending": [[n, line, data.decode()] for n, line, data in self.pending],
+            "max_hlc": list(self.max_hlc),
+            "rejected": sorted(self.rejected),
+            "shards": self.shards,
+            "rows": self.rows,
+            "delta_rows": self.delta_rows,
+            "edges": self.edges,
+            "aliases": self.aliases,
+        }
+
+
+def _mark_out(m: LogMark) -> list[Any]:
+    return [m.ino, m.size, m.mtime_ns, m.offset, m.line, m.last]
+
+
+def head_in(raw: Any) -> Head | None:
+    """A head from its JSON; None for anything malformed or of another version."""
+    try:
+        if type(raw) is not dict or raw.get("v") != VERSION:
+            return None
+        logs = {}
+        for name, m in raw["logs"].items():
+            ino, size, mtime, offset, line, last = m
+            if not all(type(x) is int for x in (ino, size, mtime, offset, line)):
+                return None
+            logs[str(name)] = LogMark(ino, size, mtime, offset, line, str(last))
+        shards = raw["shards"]
+        if not all(_SHARD.fullmatch(k) and _SHARD_TOKEN.fullmatch(v) for k, v in shards.items()):
+            return None
+        tokens = [*raw["rows"], raw["edges"]]
+        if not all(type(t) is str and _TOKEN.fullmatch(t) for t in tokens):
+            return None
+        return Head(
+            logs=logs,
+            writers={str(w): (int(n), int(ms), int(c)) for w, (n, ms, c) in raw["writers"].items()},
+            heads=[(str(n), int(s), str(d)) for n, s, d in raw["heads"]],
+            pending=[(str(n), int(line), str(t).encode()) for n, line, t in raw["pending"]],
+            max_hlc=(int(raw["max_hlc"][0]), int(raw["max_hlc"][1])),
+            rejected={str(r) for r in raw["rejected"]},
+            shards=dict(shards),
+            rows=list(raw["rows"]),
+            delta_rows=int(raw["delta_rows"]),
+            edges=str(raw["edges"]),
+            aliases={str(t): str(n) for t, n in raw["aliases"].items()},
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+# --------------------------------------------------------------------- files
+
+
+class Snapshot:
+    """The cache folder of one list.
+
+    Args:
+        folder: the open cache folder.
+    """
+
+    def __init__(self, folder: Dir) -> None:
+        self.folder = folder
+        self._shards: Dir | None = None
+
+    def _shard_dir(self, create: bool) -> Dir:
+        if self._shards is None:
+            found = self.folder.sub("shards", create=create)
+            if found is None:
+                raise CacheBroken("no shards folder")
+            self._shards = found
+        return self._shards
+
+    def close(self) -> None:
+        """Close the folders."""
+        if self._shards is not None:
+            self._shards.close()
+            self._shards = None
+
+    def _read_json(self, folder: Dir, name: str) -> Any:
+        try:
+            data = folder.read(name)
+            if data is None:
+                raise CacheBroken(f"{name} is missing")
+            return _json.loads(data, depth=_DEPTH)
+        except (OSError, ValueError) as exc:
+            raise CacheBroken(f"{name}: {exc}") from exc
+
+    # -- head
+
+    def read_head(self) -> Head | None:
+        """The current head; None when missing, corrupt or of another version."""
+        try:
+            return head_in(self._read_json(self.folder, HEAD))
+        except CacheBroken:
+            return None
+
+    def write_head(self, head: Head) -> bool:
+        """Replace the head atomically; False when the folder refuses."""
+        return self._put(self.folder, HEAD, _json.dumps_bytes(head.to_json()))
+
+    def drop(self) -> None:
+        """Remove the head: the next reader rebuilds from the logs."""
+        try:
+            self.folder.unlink(HEAD)
+        except OSError:
+            pass
+
+    def _put(self, folder: Dir, name: str, data: bytes) -> bool:
+        try:
+            folder.write_atomic(name, data)
+        except OSError:
+            return False
+        return True
+
+    # -- rows and edges
+
+    def put_rows(self, rows: Iterable[Row]) -> str | None:
+        """Write one rows segment; return its token."""
+        token = os.urandom(6).hex()
+        data = _json.dumps_bytes({"columns": rows_out(rows)})
+        return token if self._put(self.folder, f"rows.{token}.json", data) else None
+
+    def rows(self, tokens: list[str]) -> list[Row]:
+        """Rows in creation order: the first segment, with the later ones applied.
+
+        Raises:
+            CacheBroken: when a segment is missing or malformed.
+        """
+        out: dict[str, Row] = {}
+        reorder = False
+        for token in tokens:
+            raw = self._read_json(self.folder, f"rows.{token}.json")
+            try:
+                segment = rows_in(raw["columns"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise CacheBroken(f"rows {token}: {exc}") from exc
+            if out and segment:
+                last = next(reversed(out.values())).created
+                reorder = reorder or any(r.created < last for r in segment if r.id not in out)
+            for row in segment:
+                out[row.id] = row
+        rows = list(out.values())
+        if reorder:
+            rows.sort(key=lambda r: (r.created, r.id))
+        return rows
+
+    def put_edges(self, raw: RawEdges, derived: Edges) -> str | None:
+        """Write the edges file; return its token."""
+        token = os.urandom(6).hex()
+        body = {
+            "raw": {b: [[k, on, *key] for k, (on, key) in regs.items()] for b, regs in raw.items()},
+            "blocks": derived.blocks,
+            "blockedBy": derived.blocked_by,
+            "ignored": [list(e) for e in derived.ignored],
+        }
+        data = _json.dumps_bytes(body)
+        return token if self._put(self.folder, f"edges.{token}.json", data) else None
+
+    def edges(self, token: str, known: Mapping[str, Row]) -> tuple[RawEdges, Edges]:
+        """Edge registers and the edges derived from them.
+
+        Raises:
+            CacheBroken: when missing or malformed, or naming an unknown task.
+        """
+        raw = self._read_json(self.folder, f"edges.{token}.json")
+        try:
+            registers: RawEdges = {
+                str(blocked): {str(k): (on is True, _key(key)) for k, on, *key in regs}
+                for blocked, regs in raw["raw"].items()
+            }
+            blocks = {str(k): tuple(map(str, v)) for k, v in raw["blocks"].items()}
+            blocked_by = {str(k): tuple(map(str, v)) for k, v in raw["blockedBy"].items()}
+            ignored = tuple((str(a), str(b)) for a, b in raw["ignored"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CacheBroken(f"edges: {exc}") from exc
+        for ident, others in (*blocks.items(), *blocked_by.items()):
+            if ident not in known or any(o not in known for o in others):
+                raise CacheBroken("an edge names an unknown task")
+        return registers, Edges(blocks, blocked_by, ignored)
+
+    # -- shards
+
+    def put_shard(
+        self, shard: str, partials: Mapping[str, Partial], declared: Mapping[int, int], doc: bytes
+    ) -> str | None:
+        """Write one shard's snapshot and resolved tasks; return their token."""
+        view = _json.dumps_bytes(
+            {
+                "tasks": [partial_out(p) for p in partials.values()],
+                "declared": {f"{c:x}": k for c, k in declared.items()},
+            }
+        )
+        # Named by their checksums: a reader refuses a file whose bytes changed.
+        token = f"{zlib.crc32(doc):08x}{zlib.crc32(view):08x}"
+        try:
+            folder = self._shard_dir(create=True)
+        except (OSError, CacheBroken):
+            return None
+        if self._put(folder, f"{shard}.{token}.bin", doc) and self._put(
+            folder, f"{shard}.{token}.json", view
+        ):
+            return token
+        return None
+
+    def _shard_file(self, shard: str, token: str, suffix: str, crc: str) -> bytes:
+        try:
+            data = self._shard_dir(create=False).read(f"{shard}.{token}.{suffix}")
+        except OSError as exc:
+            raise CacheBroken(f"shard {shard}: {exc}") from exc
+        if data is None or f"{zlib.crc32(data):08x}" != crc:
+            raise CacheBroken(f"shard {shard}'s {suffix} file does not match its checksum")
+        return data
+
+    def shard_doc(self, shard: str, token: str) -> bytes:
+        """One shard's pycrdt state (raises CacheBroken when missing or damaged)."""
+        return self._shard_file(shard, token, "bin", token[:8])
+
+    def shard_tasks(self, shard: str, token: str) -> tuple[dict[str, Partial], dict[int, int]]:
+        """One shard's resolved tasks and declared clocks (raises CacheBroken)."""
+        data = self._shard_file(shard, token, "json", token[8:])
+        try:
+            raw = _json.loads(data, depth=_DEPTH)
+            tasks = {}
+            for item in raw["tasks"]:
+                part = partial_in(item)
+                if not is_task_id(part.task.id) or shard_of(part.task.id) != shard:
+                    raise ValueError("a task in the wrong shard")
+                tasks[part.task.id] = part
+            declared = {int(c, 16): int(k) for c, k in raw["declared"].items()}
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CacheBroken(f"shard {shard}: {exc}") from exc
+        return tasks, declared
+
+    # -- base
+
+    def base(self, head: Head) -> Base:
+        """What a replayer (or a reader) needs to start from ``head``.
+
+        Raises:
+            CacheBroken: when a file the head names is unusable.
+        """
+        rows = self.rows(head.rows)
+        known = {r.id: r for r in rows}
+        raw_edges, derived = self.edges(head.edges, known)
+        loaded: dict[str, tuple[dict[str, Partial], dict[int, int]]] = {}
+
+        def shard(name: str) -> tuple[dict[str, Partial], dict[int, int]]:
+            found = loaded.get(name)
+            if found is None:
+                token = head.shards.get(name)
+                found = ({}, {}) if token is None else self.shard_tasks(name, token)
+                loaded[name] = found
+            return found
+
+        def snapshot(name: str) -> bytes | None:
+            token = head.shards.get(name)
+            return None if token is None else self.shard_doc(name, token)
+
+        base = Base(
+            logs=head.logs,
+            writers=head.writers,
+            heads=head.heads,
+            pending=head.pending,
+            max_hlc=head.max_hlc,
+            rejected=head.rejected,
+            rows=rows,
+            edges=raw_edges,
+            derived=derived,
+            aliases=head.aliases,
+            snapshot=snapshot,
+            declared=lambda name: shard(name)[1],
+            tasks=lambda name: dict(shard(name)[0]),
+        )
+        return base
+
+    # -- housekeeping
+
+    def collect(self, head: Head) -> None:
+        """Remove files no head points at any more (after a grace period)."""
+        keep = {f"rows.{t}.json" for t in head.rows} | {f"edges.{head.edges}.json", HEAD}
+        keep |= {f"{s}.{t}.{x}" for s, t in head.shards.items() for x in ("json", "bin")}
+        cutoff = time.time() - _GRACE_S
+        folders = [self.folder]
+        try:
+            folders.append(self._shard_dir(create=False))
+        except (OSError, CacheBroken):
+            pass
+        for folder in folders:
+            try:
+                entries = list(folder.entries())
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.name in keep or not entry.is_file(follow_symlinks=False):
+                    continue
+                try:
+                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                        folder.unlink(entry.name)
+                except OSError:
+                    continue

@@ -1,0 +1,489 @@
+"""The Claude Code folder: state -> task files, and Claude Code's writes -> ops.
+
+Claude Code sessions read and write the same folder with their own Task
+tools. So every pass over a task file, under Claude Code's own lock of that
+file (``_cclock``), first looks at what the file holds now:
+
+* the same bytes taskledger last wrote there (its *baseline*, kept in the
+  data root's ``view/``): nothing happened;
+* a change Claude Code made: it is recorded as an update of just those
+  fields (``_native``), by the ``claude-code`` session unless a hook named
+  the session that is writing -- never reverted;
+* a new ``<n>.json``: a create that keeps ``n`` as the task's number here;
+* a file being written (empty, cut short): left for the next pass;
+
+and only then writes what the state says, atomically. A single task file
+gone is a delete. Every file gone at once is not: when every task was
+completed it is Claude Code's panel resetting the list, and those tasks stay
+out of the folder (hidden) until they change again -- no wipe/restore loop;
+otherwise the folder was removed (``rm -rf``, a sweep) and is written again.
+
+A pass costs one ``stat`` of the folder when nothing changed since the last
+one; every write of Claude Code's goes through a lock folder made inside the
+task folder, so the folder's mtime moves with each of them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from . import _json
+from ._cclock import Busy, LockDir, raise_highwatermark
+from ._errors import StorageError
+from ._fs import Dir
+from ._ids import is_native_id, is_task_id
+from ._layout import Layout
+from ._model import Op, Task
+from ._native import (
+    FileTask,
+    file_task,
+    parse_file,
+    plan_native_create,
+    plan_native_delete,
+    plan_native_update,
+    render,
+    valid_for_ledger,
+)
+from ._state import State
+
+#: records a change Claude Code made: (session, decide) -> the state after
+Record = Callable[[str, Callable[[State, str], Op | None]], State]
+_QUIET_NS = 50_000_000  # a folder mtime this close to a pass may hide a later change
+_HINT_MS = 60_000  # a hook's word on who writes a file holds this long
+NATIVE_SESSION = "claude-code"
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a pass over the folder did.
+
+    Attributes:
+        written: file names (re)written.
+        removed: file names removed.
+        recorded: ops recorded from Claude Code's writes.
+        errors: what the file system refused.
+    """
+
+    written: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    recorded: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+class View:
+    """One list's Claude Code folder, kept in line with the ledger.
+
+    Args:
+        layout: where the list lives.
+        current: the state with every log caught up.
+        record: appends an op for a change Claude Code made (see ``Record``).
+        machine: this machine's id (tasks Claude Code numbered here keep the number).
+        warnings: where to report what could not be written.
+        native_session: the session ops recorded from files carry.
+    """
+
+    def __init__(
+        self,
+        layout: Layout,
+        current: Callable[[], State],
+        record: Record,
+        machine: str,
+        warnings: list[str],
+        native_session: str = NATIVE_SESSION,
+    ) -> None:
+        self.layout = layout
+        self.current = current
+        self.record = record
+        self.machine = machine
+        self.warnings = warnings
+        self.native_session = native_session
+
+    # ------------------------------------------------------------- entry points
+
+    def reconcile(self, forced: Iterable[str] = (), *, full: bool = False) -> Outcome:
+        """Bring the folder in line: cheap when nothing changed (see the module).
+
+        Args:
+            forced: ids of tasks whose files must be looked at (they changed).
+            full: compare every file (``taskledger materialize``).
+        """
+        out = Outcome()
+        forced = set(forced)
+        try:
+            folder = self.layout.open_view()
+        except StorageError as exc:
+            out.errors.append(str(exc))
+            return out
+        if folder is None:
+            self._missing_folder(out)
+            return out
+        with folder, _Marks(self.layout) as marks:
+            st = os.fstat(folder.fd)
+            if not forced and not full and marks.quiet(st):
+                return out
+            started = time.time_ns()
+            self._pass(folder, marks, forced, full, st, out)
+            marks.settle(folder, started)
+        return out
+
+    def sync(self, ids: Iterable[str]) -> Outcome:
+        """Bring the files of these tasks in line (after a write touched them)."""
+        return self.reconcile(ids)
+
+    # ------------------------------------------------------------------ passes
+
+    def _missing_folder(self, out: Outcome) -> None:
+        state = self.current()
+        with _Marks(self.layout) as marks:
+            visible = [t for t in state.live() if not marks.hidden(t)]
+            if not visible:
+                return
+            shown = [t for t in visible if marks.has_baseline(t.id)]
+            if shown and all(t.status.value == "completed" for t in shown):
+                for task in shown:
+                    marks.hide(task)  # the list was reset or removed with everything done
+                return
+        try:
+            folder = self.layout.open_view(create=True)
+        except StorageError as exc:
+            out.errors.append(str(exc))
+            return
+        assert folder is not None
+        with folder, _Marks(self.layout) as marks:
+            self._restore_highwatermark(folder, state)
+            for task in visible:
+                self._file(folder, marks, task.id, None, out)
+
+    def _pass(
+        self, folder: Dir, marks: _Marks, forced: set[str], full: bool, st: os.stat_result,
+        out: Outcome,
+    ) -> None:  # fmt: skip
+        state = self.current()
+        names = _scan(folder)
+        visible = {
+            r.id: self._name(state, r.id)
+            for r in state.live_rows()
+            if not (f"{r.id}.hidden" in marks.names and marks.hidden(state.tasks[r.id]))
+        }
+        shown = [i for i in visible if marks.has_baseline(i)]
+        missing = [i for i in shown if visible[i] not in names]
+        if missing:
+            replaced = marks.replaced(st)
+            if all(state.rows[i].status == "completed" for i in shown):
+                for task_id in missing:  # Claude Code's panel reset (or part of it)
+                    marks.hide(state.tasks[task_id])
+                    visible.pop(task_id)
+            elif replaced or (len(missing) == len(shown) and len(shown) > 1):
+                self._restore_highwatermark(folder, state)
+                for task_id in missing:  # the folder was emptied: written again
+                    marks.forget(task_id)
+            else:
+                forced.update(missing)  # each is looked at under its lock: a delete
+        by_name = {n: i for i, n in visible.items()}
+        todo: dict[str, str | None] = {}
+        for name, stat in names.items():
+            task_id = by_name.get(name) or self._known(state, name)
+            if full or task_id in forced or marks.stat(name) != stat or task_id is None:
+                todo[name] = task_id
+        for task_id in forced:
+            if task_id in state.rows:
+                todo.setdefault(self._name(state, task_id), task_id)
+        for task_id, name in visible.items():
+            if name not in names and not marks.has_baseline(task_id):
+                todo.setdefault(name, task_id)  # never written (or a write failed)
+        for name, task_id in sorted(todo.items()):
+            self._file(folder, marks, task_id, name, out)
+
+    # --------------------------------------------------------------- one file
+
+    def _file(
+        self, folder: Dir, marks: _Marks, task_id: str | None, name: str | None, out: Outcome
+    ) -> None:
+        """One task file, under Claude Code's lock: record what changed, then write."""
+        state = self.current()
+        if name is None:
+            assert task_id is not None
+            name = self._name(state, task_id)
+        lock = LockDir(folder, f"{name}.json")
+        try:
+            with lock:
+                self._locked(folder, marks, task_id, name, out)
+        except Busy:
+            self.warnings.append(f"task file {name}.json is locked by Claude Code; left for later")
+        except OSError as exc:
+            out.errors.append(f"cannot write task files in {folder.path}: {exc.strerror or exc}")
+            if task_id is not None:
+                marks.forget(task_id)
+
+    def _locked(
+        self, folder: Dir, marks: _Marks, task_id: str | None, name: str, out: Outcome
+    ) -> None:
+        state = self.current()  # caught up inside the lock: nothing older is ever written
+        task_id = task_id or self._known(state, name)
+        data = folder.read(f"{name}.json")
+        base = None if task_id is None else marks.baseline(task_id)
+        if data is not None and data != base:
+            state, task_id = self._ingest(state, task_id, name, data, base, out)
+            if task_id is None:
+                if data is not None and is_task_id(name) and name not in state.rows:
+                    folder.unlink(f"{name}.json")  # ours, of no task: a stray
+                    out.removed.append(name)
+                return
+        elif data is None and base is not None and task_id is not None:
+            task = state.tasks[task_id]
+            if not task.deleted and not marks.hidden(task):
+                state = self.record(self._session(name), lambda s, _: plan_native_delete(s.tasks[task_id]))
+                out.recorded.append(task_id)
+        if task_id is None:
+            return
+        self._write(folder, marks, state, task_id, name, data, out)
+
+    def _ingest(
+        self, state: State, task_id: str | None, name: str, data: bytes, base: bytes | None,
+        out: Outcome,
+    ) -> tuple[State, str | None]:  # fmt: skip
+        """Record what Claude Code changed in a file; return the state and the task's id."""
+        wanted = parse_file(data)
+        if wanted is None:
+            return state, task_id if base is not None or task_id is not None else None
+        problem = valid_for_ledger(wanted)
+        if problem is not None:
+            self.warnings.append(f"task file {name}.json not recorded: {problem}")
+            return state, task_id
+        session = self._session(name)
+        to_id = self._translator(state)
+        if task_id is None or task_id not in state.rows:
+            if not is_native_id(name) or wanted.id != name:
+                return state, None
+            created: list[str] = []
+
+            def create(now: State, new_id: str) -> Op:
+                created.append(new_id)
+                return plan_native_create(now, new_id, wanted, (self.machine, name), to_id)
+
+            state = self.record(session, create)
+            out.recorded.append(created[0])
+            return state, created[0]
+        task = state.tasks[task_id]
+        seen = parse_file(base) if base is not None else None
+        if seen is None:
+            seen = file_task(task, name, lambda i: state.aliases.get(i, i))
+            if wanted == seen:
+                return state, task_id
+        before = state
+
+        def update(now: State, _: str) -> Op | None:
+            return plan_native_update(now, now.tasks[task_id], seen, wanted, to_id, name)
+
+        state = self.record(session, update)
+        if state is not before:
+            out.recorded.append(task_id)
+        return state, task_id
+
+    def _write(
+        self, folder: Dir, marks: _Marks, state: State, task_id: str, name: str,
+        data: bytes | None, out: Outcome,
+    ) -> None:  # fmt: skip
+        task = state.tasks[task_id]
+        if task.deleted or marks.hidden(task):
+            if data is not None and folder.unlink(f"{name}.json"):
+                out.removed.append(name)
+                if name.isdigit():
+                    raise_highwatermark(folder, int(name))
+            marks.forget(task_id, name)
+            return
+        want = file_task(task, name, lambda i: state.aliases.get(i, i))
+        have = None if data is None else parse_file(data)
+        if have is not None and have == want and data is not None:
+            marks.keep(task_id, name, data, folder.lstat(f"{name}.json"))
+            return
+        body = render(want)
+        st = folder.write_atomic(f"{name}.json", body)
+        marks.keep(task_id, name, body, st)
+        out.written.append(name)
+
+    # ----------------------------------------------------------------- helpers
+
+    def _name(self, state: State, task_id: str) -> str:
+        return state.aliases.get(task_id, task_id)
+
+    def _known(self, state: State, name: str) -> str | None:
+        if name in state.rows:
+            return name
+        return state.by_alias(name) if name.isdigit() else None
+
+    def _translator(self, state: State) -> Callable[[str], str | None]:
+        return lambda ref: self._known(state, ref)
+
+    def _session(self, name: str) -> str:
+        """The session a hook said is writing this file, else the native session."""
+        return _Marks.hint(self.layout, name) or self.native_session
+
+    def _restore_highwatermark(self, folder: Dir, state: State) -> None:
+        numbers = [int(n) for n in state.aliases.values() if n.isdigit()]
+        if numbers:
+            try:
+                raise_highwatermark(folder, max(numbers))
+            except (Busy, OSError):
+                self.warnings.append("could not raise .highwatermark; left for later")
+
+
+def _scan(folder: Dir) -> dict[str, tuple[int, int, int]]:
+    """The task-like files of the folder: name (without ``.json``) -> (size, mtime, inode)."""
+    out = {}
+    for entry in folder.entries():
+        name = entry.name
+        if not name.endswith(".json") or name.startswith("."):
+            continue
+        stem = name[:-5]
+        if not (is_task_id(stem) or is_native_id(stem)):
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        out[stem] = (st.st_size, st.st_mtime_ns, st.st_ino)
+    return out
+
+
+class _Marks:
+    """What taskledger knows of the folder, kept in the data root's ``view/``.
+
+    ``<id>.txt`` holds the bytes last written to a task's file (its
+    baseline), ``<id>.hidden`` the op a reset hid the task at, ``<name>.by``
+    a hook's word on which session writes a file now, and ``stats.json``
+    each file's stat and the folder's as the last pass left them (a cache).
+    """
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self.dir: Dir | None = None
+        self.stats: dict[str, list[int]] = {}
+        self.folder: list[int] | None = None
+        self.dirty = False
+        self.names: set[str] = set()
+
+    def __enter__(self) -> _Marks:
+        self.dir = self.layout.open("view", create=True)
+        assert self.dir is not None
+        self.names = set(self.dir.names())
+        raw = self._json("stats.json")
+        if isinstance(raw, dict):
+            self.stats = {k: v for k, v in raw.get("files", {}).items() if isinstance(v, list)}
+            folder = raw.get("folder")
+            self.folder = folder if isinstance(folder, list) else None
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.dir is not None:
+            if self.dirty:
+                body = {"folder": self.folder, "files": self.stats}
+                try:
+                    self.dir.write_atomic("stats.json", _json.dumps_bytes(body))
+                except OSError:
+                    pass
+            self.dir.close()
+
+    def _json(self, name: str) -> object:
+        assert self.dir is not None
+        try:
+            data = self.dir.read(name)
+            return None if data is None else _json.loads(data)
+        except (OSError, ValueError):
+            return None
+
+    def quiet(self, st: os.stat_result) -> bool:
+        return self.folder == [st.st_ino, st.st_mtime_ns]
+
+    def replaced(self, st: os.stat_result) -> bool:
+        return self.folder is not None and self.folder[0] != st.st_ino
+
+    def settle(self, folder: Dir, started_ns: int) -> None:
+        st = os.fstat(folder.fd)
+        trusted = st.st_mtime_ns < started_ns - _QUIET_NS
+        self.folder = [st.st_ino, st.st_mtime_ns] if trusted else None
+        self.dirty = True
+
+    def stat(self, name: str) -> tuple[int, int, int] | None:
+        found = self.stats.get(name)
+        return None if found is None or len(found) != 3 else (found[0], found[1], found[2])
+
+    def has_baseline(self, task_id: str) -> bool:
+        return f"{task_id}.txt" in self.names
+
+    def baseline(self, task_id: str) -> bytes | None:
+        assert self.dir is not None
+        if not self.has_baseline(task_id):
+            return None
+        try:
+            return self.dir.read(f"{task_id}.txt")
+        except OSError:
+            return None
+
+    def hidden(self, task: Task) -> bool:
+        """Whether a reset hid the task and it has not changed since."""
+        if f"{task.id}.hidden" not in self.names:
+            return False
+        assert self.dir is not None
+        try:
+            mark = self.dir.read(f"{task.id}.hidden", limit=256)
+        except OSError:
+            return False
+        return (
+            mark is not None
+            and task.updated is not None
+            and mark.decode(errors="replace") == task.updated.ref
+        )
+
+    def keep(self, task_id: str, name: str, data: bytes, st: os.stat_result | None) -> None:
+        assert self.dir is not None
+        self.dir.write_atomic(f"{task_id}.txt", data)
+        self.names.add(f"{task_id}.txt")
+        if f"{task_id}.hidden" in self.names:
+            self.dir.unlink(f"{task_id}.hidden")
+            self.names.discard(f"{task_id}.hidden")
+        if st is not None:
+            self.stats[name] = [st.st_size, st.st_mtime_ns, st.st_ino]
+        self.dirty = True
+
+    def forget(self, task_id: str, name: str | None = None) -> None:
+        assert self.dir is not None
+        self.dir.unlink(f"{task_id}.txt")
+        self.names.discard(f"{task_id}.txt")
+        if name is not None:
+            self.stats.pop(name, None)
+        self.dirty = True
+
+    def hide(self, task: Task) -> None:
+        assert self.dir is not None
+        ref = "" if task.updated is None else task.updated.ref
+        self.dir.write_atomic(f"{task.id}.hidden", ref.encode())
+        self.names.add(f"{task.id}.hidden")
+        self.dir.unlink(f"{task.id}.txt")
+        self.names.discard(f"{task.id}.txt")
+        self.dirty = True
+
+    @staticmethod
+    def hint(layout: Layout, name: str) -> str | None:
+        """The session a hook said writes ``<name>.json`` now, if it said so lately."""
+        from ._ids import is_session
+
+        folder = layout.open("view")
+        if folder is None:
+            return None
+        with folder:
+            try:
+                data = folder.read(f"{name}.by", limit=256) or folder.read(".create.by", limit=256)
+            except OSError:
+                return None
+        if data is None:
+            return None
+        try:
+            session, until = data.decode().split()
+            fresh = int(until) > time.time_ns() // 1_000_000
+        except ValueError:
+            return None
+        return session if fresh and is_session(session) else None
