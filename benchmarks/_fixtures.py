@@ -1,8 +1,9 @@
 """Build big ledgers fast, and time commands: shared by the benchmark scripts.
 
-``bulk`` writes records exactly as the library does (same Replica.write,
-same record encoding, same hash chain), but as one writer in one process
-without replaying between ops, so 100k ops take seconds, not hours.
+``bulk`` writes records exactly as the library does (the same ``write_op``
+on the same shard documents, the same record encoding, the same hash chain),
+but as one writer in one process without replaying between ops, so 100k ops
+take seconds, not hours.
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from ledger._crdt import Replica
+from ledger import Layout
+from ledger._doc import Shard, write_op
+from ledger._ids import log_name, new_task_id
 from ledger._log import GENESIS, Appender, Record, digest, encode_record
 from ledger._model import Change, Hlc, Op, OpKind, Stamp
-from ledger._paths import Layout, log_name
-from ledger._store import task_id_for
 from ledger._timeparse import iso_ms
 
-BULK_START_MS = 1_800_000_000_000
+BULK_START_MS = 1_700_000_000_000  # in the past: records from the future would not move clocks
 
 
 def bulk(
@@ -36,22 +37,30 @@ def bulk(
 ) -> int:
     """Append ``tasks`` creates and ``updates_per_task`` updates each; return the op count."""
     writer = f"{0xB0000000000 + tasks:013x}"
-    layout = Layout(home, list_id)
-    replica = Replica(int(writer, 16))
+    layout = Layout.of(home, list_id)
+    docs: dict[str, Shard] = {}
+
+    def doc_of(shard: str) -> Shard:
+        found = docs.get(shard)
+        if found is None:
+            found = docs[shard] = Shard(int(writer, 16))
+        return found
+
     hlc = Hlc(BULK_START_MS)
     prev = GENESIS
     seq = 0
     ops = 0
-    path = layout.logs / log_name(session, writer)
     ids: list[str] = []
-    with Appender(path) as appender:
+    logs = layout.open("logs", create=True)
+    assert logs is not None
+    with logs, Appender(logs, log_name(session, writer)) as appender:
 
         def append(op: Op) -> None:
             nonlocal hlc, prev, seq, ops
             seq += 1
             hlc = hlc.tick(hlc.ms + 1)
             stamp = Stamp(hlc, session, writer, seq, hlc.ms)
-            updates, clocks = replica.write(op, stamp)
+            updates, clocks, _ = write_op(doc_of, op, stamp)
             record = Record(
                 session, writer, seq, hlc, iso_ms(hlc.ms), op.kind.value, op.task,
                 op.to_readable(),
@@ -64,7 +73,7 @@ def bulk(
             ops += 1
 
         for n in range(tasks):
-            tid = task_id_for(writer, seq + 1)
+            tid = new_task_id(writer, seq + 1)
             ids.append(tid)
             append(
                 Op(

@@ -17,12 +17,7 @@ def materialize(env: Env) -> None:
     outcome = env.ledger.materialize()
     if env.as_json:
         emit_json(
-            {
-                "written": outcome.written,
-                "removed": outcome.removed,
-                "recorded": outcome.recorded,
-                "errors": outcome.errors,
-            }
+            {"written": outcome.written, "removed": outcome.removed, "errors": outcome.errors}
         )
     else:
         recorded = f", {len(outcome.recorded)} recorded" if outcome.recorded else ""

@@ -15,14 +15,19 @@ import re
 import shutil
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ledger import Json, State, Task, iso_ms
+from ledger import iso_ms
+
+if TYPE_CHECKING:  # a list answered from the snapshot never loads the model
+    from ledger import Json, State, Task
 
 # C0 controls but newline, DEL, C1 controls, and the bidi / invisible format controls
-_UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+_UNSAFE = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]"
+)
 _UNSAFE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 OWNER_WIDTH = 16
 

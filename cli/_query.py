@@ -69,7 +69,9 @@ def _table(state: State, rows: list[Row], now_ms: int) -> str:
     )
 
 
-def print_tasks(env: Env, state: State, rows: list[Row], now: int, limit: int | None = None) -> None:
+def print_tasks(
+    env: Env, state: State, rows: list[Row], now: int, limit: int | None = None
+) -> None:
     """Print tasks as a table (from their rows alone), or as a JSON array of whole tasks."""
     total = len(rows)
     if limit is not None:
@@ -211,7 +213,9 @@ def change_text(name: str, change: Json, *, lease: bool = False) -> str:
 @click.command()
 @click.argument("task_id", metavar="[ID]", required=False)
 @click.option("--session", "by_session", metavar="S", help="Only ops by session S.")
-@click.option("--since", type=Moment(), metavar="TIME", help="Only ops since TIME (ISO 8601, or 10m, 2h, 3d).")
+@click.option(
+    "--since", type=Moment(), metavar="TIME", help="Only ops since TIME (ISO 8601, or 10m, 2h, 3d)."
+)
 @click.option("--until", type=Moment(), metavar="TIME", help="Only ops until TIME (same forms).")
 @click.option(
     "--op",

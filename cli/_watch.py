@@ -31,7 +31,12 @@ def _line(ledger: Ledger, event: LiveEvent) -> str:
 
 
 @click.command()
-@click.option("--task", "task_ref", type=TaskRef(), help="Only changes of this task (or of one yet to come with this prefix).")
+@click.option(
+    "--task",
+    "task_ref",
+    type=TaskRef(),
+    help="Only changes of this task (or of one yet to come with this prefix).",
+)
 @click.option("--session", "by_session", metavar="S", help="Only changes made by session S.")
 @click.option(
     "--as",

@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from ._layout import default_session as default_session
     from ._ledger import Ledger as Ledger
     from ._log import Record as Record
-    from ._replay import Replayer as Replayer
     from ._model import Change as Change
     from ._model import Hlc as Hlc
     from ._model import Json as Json
@@ -53,8 +52,10 @@ if TYPE_CHECKING:
     from ._model import Stamp as Stamp
     from ._model import Status as Status
     from ._model import Task as Task
+    from ._replay import Replayer as Replayer
     from ._sessions import Beacon as Beacon
     from ._sessions import Presence as Presence
+    from ._sessions import SessionInfo as SessionInfo
     from ._shapes import conflict_json as conflict_json
     from ._shapes import lease_json as lease_json
     from ._shapes import record_json as record_json
@@ -62,7 +63,6 @@ if TYPE_CHECKING:
     from ._shapes import stamp_json as stamp_json
     from ._shapes import task_json as task_json
     from ._shapes import write_json as write_json
-    from ._sessions import SessionInfo as SessionInfo
     from ._state import OP_KINDS as OP_KINDS
     from ._state import STATUSES as STATUSES
     from ._state import Row as Row

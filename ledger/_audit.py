@@ -179,5 +179,3 @@ def blame(
         out.append(("description", task.description, stamp))
     out += [(f"note {n}", note.text, note.stamp) for n, note in enumerate(task.notes, 1)]
     return out
-
-

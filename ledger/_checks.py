@@ -9,9 +9,13 @@ nothing is written.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from . import _json
 from ._errors import InvalidValue
-from ._model import Json
+
+if TYPE_CHECKING:
+    from ._model import Json
 
 SUBJECT_MAX = 1_000
 ACTIVE_FORM_MAX = 1_000

@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import _json
-from ._checks import DEFAULT_LEASE_S
 from ._decide import Actor, plan_claim, plan_release
 from ._errors import Blocked, ClaimHeld, InvalidValue, NothingReady, StorageError, TaskDeleted
 from ._fs import Dir

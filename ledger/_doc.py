@@ -332,6 +332,39 @@ class Shard:
         return captured[0]
 
 
+def write_op(
+    doc_of: Callable[[str], Shard], op: Op, stamp: Stamp
+) -> tuple[dict[str, bytes], dict[str, int], dict[str, set[str]]]:
+    """Apply an op to its shards' documents as its writer.
+
+    Args:
+        doc_of: the document of a shard (writing as the stamp's writer).
+        op: what to change.
+        stamp: the op's stamp.
+
+    Returns:
+        Per shard: the update of exactly this op's transaction, the writer's
+        clock after it, and the tasks it touched.
+    """
+    from ._ids import shard_of
+
+    actions: dict[str, list[Callable[[Any, Any], None]]] = {
+        shard_of(op.task): [main_actions(op, stamp)]
+    }
+    touched: dict[str, set[str]] = {shard_of(op.task): {op.task}}
+    for other, change in op.blocks:
+        actions.setdefault(shard_of(other), []).append(edge_action(other, op.task, change, stamp))
+        touched.setdefault(shard_of(other), set()).add(other)
+    client = int(stamp.writer, 16)
+    updates: dict[str, bytes] = {}
+    clocks: dict[str, int] = {}
+    for shard in sorted(actions):
+        doc = doc_of(shard)
+        updates[shard] = doc.write(actions[shard])
+        clocks[shard] = doc.state()[client]
+    return updates, clocks, touched
+
+
 def main_actions(op: Op, stamp: Stamp) -> Callable[[Any, Any], None]:
     """The write of an op to its own task's map (creating the map for a create)."""
     w = stamp.writer
@@ -362,7 +395,9 @@ def main_actions(op: Op, stamp: Stamp) -> Callable[[Any, Any], None]:
     return act
 
 
-def edge_action(blocked: str, blocker: str, change: Change, stamp: Stamp) -> Callable[[Any, Any], None]:
+def edge_action(
+    blocked: str, blocker: str, change: Change, stamp: Stamp
+) -> Callable[[Any, Any], None]:
     """The write of an edge ``blocker -> blocked`` made from the blocker's side."""
 
     def act(txn: Any, root: Any) -> None:

@@ -30,6 +30,8 @@ library; nothing else is meant to escape it.
 
 from __future__ import annotations
 
+_SHOWN = 20  # candidates an ambiguous prefix names
+
 
 class LedgerError(Exception):
     """Root of every error the ledger raises on purpose."""
@@ -49,8 +51,8 @@ class Ambiguous(LedgerError):
     def __init__(self, prefix: str, candidates: tuple[str, ...]) -> None:
         self.prefix = prefix
         self.candidates = candidates
-        shown = ", ".join(candidates[:10])
-        more = f" and {len(candidates) - 10} more" if len(candidates) > 10 else ""
+        shown = ", ".join(candidates[:_SHOWN])
+        more = f" and {len(candidates) - _SHOWN} more" if len(candidates) > _SHOWN else ""
         super().__init__(f"id prefix {prefix!r} is ambiguous: it matches {shown}{more}")
 
 

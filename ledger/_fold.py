@@ -17,25 +17,11 @@ from typing import Any
 from . import _json
 from ._doc import DESCRIPTION, NOTES, stamp_of
 from ._ids import is_task_id
-from ._model import SCALAR_FIELDS, Json, Lease, Note, Stamp, Status, Task, sorted_pairs
+from ._model import SCALAR_FIELDS, Json, Lease, Note, Partial, Stamp, Status, Task, sorted_pairs
 from ._state import Edges, Key
 
 _STATUSES = {s.value: s for s in Status}
 Winner = tuple[Json, Stamp]
-
-
-@dataclass(slots=True)
-class Partial:
-    """A task resolved on its own, before edges between tasks are derived.
-
-    Attributes:
-        task: the task with empty ``blocks``/``blocked_by``.
-        edges: blocker id -> (on, key of the winning write) for every edge
-            stored on this task.
-    """
-
-    task: Task
-    edges: dict[str, tuple[bool, Key]]
 
 
 class Memo:

@@ -113,6 +113,9 @@ class Dir:
     def __enter__(self) -> Dir:
         return self
 
+    def __del__(self) -> None:
+        self.close()
+
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 

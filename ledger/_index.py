@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from ._fold import Partial, derive
+from ._fold import derive
+from ._model import Partial
 from ._ids import SHORT_ID_MIN, prefix_group, shortest_prefixes
 from ._model import Task
 from ._state import NO_EDGES, NO_KEY, Edges, Key, RawEdges, Row, ShardLoader, State
@@ -148,7 +149,10 @@ class Index:
             old = self._derived_before
             new = derive(self.raw_edges, live) if self.raw_edges else NO_EDGES
             if old is not None:
-                for side_old, side_new in ((old.blocks, new.blocks), (old.blocked_by, new.blocked_by)):
+                for side_old, side_new in (
+                    (old.blocks, new.blocks),
+                    (old.blocked_by, new.blocked_by),
+                ):
                     for task_id in set(side_old) | set(side_new):
                         if side_old.get(task_id, ()) != side_new.get(task_id, ()):
                             self.view_changes.add(task_id)

@@ -35,7 +35,14 @@ from pathlib import Path
 
 from ._errors import StorageError
 from ._fs import Dir, NotRegular
-from ._ids import check_list_id, check_session, is_task_id, parse_log_name, sanitize_session, view_id
+from ._ids import (
+    check_list_id,
+    check_session,
+    is_task_id,
+    parse_log_name,
+    sanitize_session,
+    view_id,
+)
 
 LEGACY = ".ledger"
 _LEGACY_PARTS = ("logs", "writers")
@@ -253,6 +260,33 @@ def _tidy_legacy(layout: Layout) -> None:
             pass
 
 
+# --------------------------------------------------------------------- logs
+
+
+def scan_logs(folder: Dir | None) -> dict[str, os.stat_result]:
+    """Stat every log file in a folder (names that are not logs, and non-files, are ignored).
+
+    Raises:
+        StorageError: when the folder cannot be listed.
+    """
+    if folder is None:
+        return {}
+    out = {}
+    try:
+        entries = list(folder.entries())
+    except OSError as exc:
+        raise StorageError(f"cannot list the logs in {folder.path}: {exc.strerror}") from exc
+    for item in entries:
+        if parse_log_name(item.name) is None:
+            continue
+        try:
+            if item.is_file(follow_symlinks=False):
+                out[item.name] = item.stat(follow_symlinks=False)
+        except OSError:
+            continue
+    return out
+
+
 # ------------------------------------------------------------------ writers
 
 
@@ -306,7 +340,9 @@ def writer_of(layout: Layout, session: str, *, retire: str | None = None) -> str
             raise StorageError(f"cannot read this session's writer from {where}") from exc
         if found is not None and retire is None:
             if not found or not is_writer_id(found[0]):
-                raise StorageError(f"{where} does not hold a writer id; remove it to start a new writer")
+                raise StorageError(
+                    f"{where} does not hold a writer id; remove it to start a new writer"
+                )
             if len(found) < 2 or found[1] == machine_id():
                 return found[0]
         logs = layout.open("logs")

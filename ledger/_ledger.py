@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ._baseline import settled
 from ._checks import DEFAULT_LEASE_S
 from ._errors import InvalidValue
 from ._ids import check_session
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
     from ._verify import Report
     from ._view import Outcome, View
     from ._write import Committed, Decide, Writer
-
 
 
 def wall_ms() -> int:
@@ -79,7 +79,9 @@ class Ledger:
         self.native_session = native_session
         self.machine = machine_id()
         self._adopted = False
-        self.reader = Reader(layout, clock, self.warnings, long_lived=long_lived, machine=self.machine)
+        self.reader = Reader(
+            layout, clock, self.warnings, long_lived=long_lived, machine=self.machine
+        )
         self._writers: dict[str, Writer] = {}
         self._view: View | None = None
         self._claims: Claims | None = None
@@ -148,7 +150,7 @@ class Ledger:
         self._adopt()
         state = self.reader.rebuilding(self.reader.state)
         changed = self.reader.take_changed()
-        if self.layout.view.parent.is_dir():
+        if changed or not settled(self.layout):
             outcome = self._construct_view().reconcile(changed)
             self._note(outcome)
             if outcome.recorded:
@@ -370,7 +372,9 @@ class Ledger:
         committed = self._commit(lambda now, _: plan_delete(now, task_id, seen, check.actor(now)))
         return self._task(committed, task_id)
 
-    def claim(self, ref: str, *, lease_seconds: float = DEFAULT_LEASE_S, force: bool = False) -> Task:
+    def claim(
+        self, ref: str, *, lease_seconds: float = DEFAULT_LEASE_S, force: bool = False
+    ) -> Task:
         """Claim a task exclusively: owner := this session, status := in_progress.
 
         On one file system the claim is linearizable: of any number of

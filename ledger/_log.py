@@ -246,7 +246,9 @@ def classify(name: str, line: Line) -> Record | LogWarning:
 
 def torn_tail(name: str, cursor: Cursor) -> LogWarning:
     """The warning for a log whose last line has no newline yet."""
-    return LogWarning(name, cursor.line, "torn last line (a writer died mid-append), skipped", "torn")
+    return LogWarning(
+        name, cursor.line, "torn last line (a writer died mid-append), skipped", "torn"
+    )
 
 
 @dataclass(slots=True)

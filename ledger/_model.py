@@ -370,3 +370,16 @@ def sorted_pairs(
     pairs = items.items() if isinstance(items, Mapping) else items
     return tuple(sorted(pairs, key=lambda kv: kv[0]))
 
+
+@dataclass(slots=True)
+class Partial:
+    """A task resolved on its own, before edges between tasks are derived.
+
+    Attributes:
+        task: the task with empty ``blocks``/``blocked_by``.
+        edges: blocker id -> (on, key of the winning write) for every edge
+            stored on this task.
+    """
+
+    task: Task
+    edges: dict[str, tuple[bool, tuple[int, int, str, str]]]

@@ -170,9 +170,7 @@ def _base(task: Task | None, name: str) -> str | None:
     return None
 
 
-def _scalar(
-    task: Task, name: str, seen: Json, wanted: Json, now: Json
-) -> list[tuple[str, Change]]:
+def _scalar(task: Task, name: str, seen: Json, wanted: Json, now: Json) -> list[tuple[str, Change]]:
     """A scalar change Claude Code made (``seen`` -> ``wanted``), unless it changes nothing."""
     if wanted == seen or wanted == now:
         return []
@@ -227,7 +225,9 @@ def plan_native_update(
     )
 
 
-def _meta(task: Task, seen: Mapping[str, Json], wanted: Mapping[str, Json]) -> tuple[tuple[str, Change], ...]:
+def _meta(
+    task: Task, seen: Mapping[str, Json], wanted: Mapping[str, Json]
+) -> tuple[tuple[str, Change], ...]:
     current = task.meta()
     out: dict[str, Change] = {}
     for key, value in wanted.items():
@@ -312,7 +312,9 @@ def plan_native_create(
 
 def plan_native_delete(task: Task) -> Op:
     """The delete that records a task file Claude Code removed on its own."""
-    return Op(OpKind.DELETE, task.id, fields=(("deleted", Change(False, True, _base(task, "deleted"))),))
+    return Op(
+        OpKind.DELETE, task.id, fields=(("deleted", Change(False, True, _base(task, "deleted"))),)
+    )
 
 
 def valid_for_ledger(item: FileTask) -> str | None:

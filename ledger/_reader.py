@@ -21,12 +21,12 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from ._errors import CacheBroken, StorageError
-from ._layout import Layout
+from ._layout import Layout, scan_logs
 from ._snapshot import COMPACT_AT, Base, Head, Snapshot
 from ._state import State
 
 if TYPE_CHECKING:
-    from ._fold import Partial
+    from ._model import Partial
     from ._log import Record
     from ._replay import Replayer
 
@@ -63,6 +63,7 @@ class Reader:
         self._saved_at = 0.0
         self._collected = 0.0
         self._client_id: int | None = None
+        self._snap: Snapshot | None = None
         #: keep the records each catch-up accepts in ``fresh_records`` (a follower drains them)
         self.collecting = False
         self.fresh_records: list[Record] = []
@@ -70,14 +71,20 @@ class Reader:
     # ---------------------------------------------------------------- folders
 
     def _snapshot(self, create: bool = False) -> Snapshot | None:
+        """The cache folder, kept open while this reader lives (snapshots load from it later)."""
+        snap = self._snap
+        if snap is not None and snap.folder.fd >= 0:
+            return snap
         folder = self.layout.open("cache", create=create)
-        return None if folder is None else Snapshot(folder)
+        self._snap = None if folder is None else Snapshot(folder)
+        return self._snap
 
     def log_stats(self) -> dict[str, os.stat_result]:
         """Every log's stat, as the read path sees them."""
-        from ._replay import scan_logs
-
-        folder = self.layout.open("logs")
+        try:
+            folder = self.layout.open("logs")
+        except StorageError as exc:
+            raise StorageError(f"cannot list the logs in {self.layout.logs}: {exc}") from exc
         if folder is None:
             return {}
         with folder:
@@ -120,7 +127,7 @@ class Reader:
         self.head = head
 
         def load(shard: str) -> dict[str, object]:
-            return {t: p.task for t, p in self._shard_tasks(shard).items()}
+            return {t: p.task for t, p in self._shard_tasks(shard, head).items()}
 
         return State(known, load, derived, head.aliases)  # type: ignore[arg-type]
 
@@ -132,10 +139,9 @@ class Reader:
         except OSError:
             return None
 
-    def _shard_tasks(self, shard: str) -> dict[str, Partial]:
-        """A shard's resolved tasks from the current head (rebuilt from the logs if damaged)."""
-        head = self.head
-        token = None if head is None else head.shards.get(shard)
+    def _shard_tasks(self, shard: str, head: Head) -> dict[str, Partial]:
+        """A shard's resolved tasks as of a head (rebuilt from the logs if damaged)."""
+        token = head.shards.get(shard)
         if token is None:
             return {}
         snapshot = self._snapshot()
@@ -218,6 +224,11 @@ class Reader:
             self.drop()
             return action()
 
+    def appended(self, record: Record) -> None:
+        """A record this process just appended (a follower hands it out like any other)."""
+        if self.collecting:
+            self.fresh_records.append(record)
+
     def take_changed(self) -> set[str]:
         """Ids of tasks whose task file may differ since the last call (and forget them)."""
         if self.replayer is None:
@@ -234,10 +245,12 @@ class Reader:
         if head is None or folder is None:
             return []
         with folder:
-            from ._replay import scan_logs
-
             stats = scan_logs(folder)
-            return [n for n, m in head.logs.items() if n in stats and log_changed(folder, n, m, stats[n])]
+            return [
+                n
+                for n, m in head.logs.items()
+                if n in stats and log_changed(folder, n, m, stats[n])
+            ]
 
     def _report(self, replayer: Replayer) -> None:
         self.warnings.extend(str(w) for w in replayer.take_warnings())
@@ -254,7 +267,11 @@ class Reader:
             return
         stats = self.log_stats()
         head = self.head
-        if head is not None and head.logs == replayer.marks(stats) and not replayer.shards.changed():
+        if (
+            head is not None
+            and head.logs == replayer.marks(stats)
+            and not replayer.shards.changed()
+        ):
             return
         try:
             snapshot = self._snapshot(create=True)
@@ -262,15 +279,14 @@ class Reader:
             return  # a read-only data root: the logs stay the truth
         if snapshot is None:
             return
-        try:
-            written = self._write(snapshot, replayer, stats)
-        finally:
-            snapshot.close()
+        written = self._write(snapshot, replayer, stats)
         if written is not None:
             self.head = written
             self._saved_at = now
 
-    def _write(self, snapshot: Snapshot, replayer: Replayer, stats: dict[str, os.stat_result]) -> Head | None:
+    def _write(
+        self, snapshot: Snapshot, replayer: Replayer, stats: dict[str, os.stat_result]
+    ) -> Head | None:
         shards = replayer.shards
         shards.settle_all()
         old = self.head
@@ -289,7 +305,8 @@ class Reader:
             segments = [] if rows_token is None else [rows_token]
             deltas = 0
         else:
-            rows_token = snapshot.put_rows(index.rows[i] for i in index.dirty if i in index.rows)
+            dirty = index.dirty
+            rows_token = snapshot.put_rows(r for i, r in index.rows.items() if i in dirty)
             segments = [*old.rows, rows_token] if rows_token is not None else []
             deltas += len(index.dirty)
         edges = old.edges if old is not None and not index.edges_dirty else None
@@ -302,7 +319,6 @@ class Reader:
             writers=replayer.writer_marks(),
             heads=[(name, *replayer.head(name)) for name in sorted(replayer.cursors)],
             pending=replayer.pending_lines(),
-            max_hlc=(replayer.max_hlc.ms, replayer.max_hlc.counter),
             rejected=set(shards.rejected),
             shards=tokens,
             rows=segments,

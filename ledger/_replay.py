@@ -32,8 +32,8 @@ from pathlib import Path
 
 from ._errors import CacheBroken, StorageError
 from ._fs import Dir
-from ._ids import parse_log_name
 from ._index import Index
+from ._layout import scan_logs
 from ._log import (
     GENESIS,
     Cursor,
@@ -50,8 +50,8 @@ from ._shards import Shards
 from ._snapshot import Base, LogMark
 from ._state import State
 
-#: a record stamped further than this ahead of the reader's clock does not move writers' clocks
-MAX_AHEAD_MS = 3_600_000
+#: a record stamped more than a day ahead of the reader's clock does not move writers' clocks
+MAX_AHEAD_MS = 86_400_000
 _decode = binascii.a2b_base64
 
 
@@ -84,30 +84,6 @@ class WriterProgress:
 
     applied: int = 0
     pending: dict[int, tuple[str, int, Record, bytes]] = field(default_factory=dict)
-
-
-def scan_logs(folder: Dir | None) -> dict[str, os.stat_result]:
-    """Stat every log file in a folder (names that are not logs, and non-files, are ignored).
-
-    Raises:
-        StorageError: when the folder cannot be listed.
-    """
-    if folder is None:
-        return {}
-    out = {}
-    try:
-        entries = list(folder.entries())
-    except OSError as exc:
-        raise StorageError(f"cannot list the logs in {folder.path}: {exc.strerror}") from exc
-    for item in entries:
-        if parse_log_name(item.name) is None:
-            continue
-        try:
-            if item.is_file(follow_symlinks=False):
-                out[item.name] = item.stat(follow_symlinks=False)
-        except OSError:
-            continue
-    return out
 
 
 class Replayer:
@@ -149,7 +125,6 @@ class Replayer:
         self.cursors: dict[str, Cursor] = {}
         self.heads: dict[str, tuple[int, bytes | None, str]] = {}
         self.writers: dict[str, WriterProgress] = {}
-        self.max_hlc: Hlc = HLC_ZERO
         #: per writer, the HLC of its last accepted record
         self.last_hlc: dict[str, Hlc] = {}
         self.warnings: list[LogWarning] = []
@@ -197,6 +172,7 @@ class Replayer:
             for name in names:
                 if self.names is None or name in self.names:
                     self._read(folder, name, found[name], accepted)
+            self.shards.settle_all()
         self._report_gaps()
         return accepted
 
@@ -273,10 +249,16 @@ class Replayer:
         self._clock(record)
 
     def _clock(self, record: Record) -> None:
-        hlc = record.hlc
-        self.last_hlc[record.writer] = hlc
-        if hlc > self.max_hlc and hlc.ms <= self.clock() + MAX_AHEAD_MS:
-            self.max_hlc = hlc
+        self.last_hlc[record.writer] = record.hlc
+
+    def clock_base(self, writer: str, now_ms: int) -> Hlc:
+        """The HLC a writer's next op must follow: the latest of every writer read,
+        but not of one stamped more than ``MAX_AHEAD_MS`` ahead of ``now_ms`` (a
+        record far in the future must not take the list's clock with it) --
+        and always the writer's own latest, so its log never goes back."""
+        limit = now_ms + MAX_AHEAD_MS
+        sane = [h for h in self.last_hlc.values() if h.ms <= limit]
+        return max([HLC_ZERO, *sane, self.last_hlc.get(writer, HLC_ZERO)])
 
     def own(self, name: str, record: Record, line: bytes) -> None:
         """Take in a record this replayer's documents just wrote and its writer appended."""
@@ -333,8 +315,7 @@ class Replayer:
 
     def state(self) -> State:
         """Every task read so far, as an immutable state."""
-        self.shards.settle_all()
-        return self.index.state(self.shards.tasks_of)
+        return self.index.state(self.shards.frozen())
 
     def trail(self) -> list[Record]:
         """Every record accepted so far (not refused by pycrdt), once, in HLC order.
@@ -437,7 +418,6 @@ class Replayer:
                 raise CacheBroken("a pending record") from exc
             progress = self.writers.setdefault(record.writer, WriterProgress())
             progress.pending[record.seq] = (name, number, record, data)
-        self.max_hlc = Hlc(*base.max_hlc)
         self.shards.rejected.update(base.rejected)
 
 

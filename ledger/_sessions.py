@@ -31,6 +31,8 @@ from ._state import Row, State
 
 # A presence file older than this is removed by the next process of its session.
 _FORGET_MS = 24 * 3600 * 1000
+
+
 @dataclass(frozen=True, slots=True)
 class Presence:
     """One running process of a session, as its presence file says.

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 
 from ._doc import Shard
 from ._errors import CacheBroken, RejectedUpdate
-from ._fold import Memo, Partial, resolve_task
+from ._fold import Memo, resolve_task
+from ._model import Partial
 from ._ids import is_task_id, shard_of
 from ._index import Index
 from ._log import LogWarning, Record
@@ -76,6 +77,8 @@ class Shards:
         self._bad: dict[str, int] = {}
         self._memo = Memo()
         self._tick = 0
+        # shards whose resolved tasks a handed-out state shares: copied before a change
+        self._shared: set[str] = set()
 
     def _slot(self, shard: str) -> _Slot:
         slot = self._slots.get(shard)
@@ -201,6 +204,9 @@ class Shards:
     def _resolve(self, shard: str, slot: _Slot, doc: Shard, touched: set[str]) -> None:
         if slot.partials is None:
             slot.partials = {} if self.base is None else dict(self.base.tasks(shard))
+        elif shard in self._shared:
+            slot.partials = dict(slot.partials)  # copy on write: a state holds the old one
+            self._shared.discard(shard)
         ids = {t for t in touched if is_task_id(t) and shard_of(t) == shard}
         if len(ids) >= _EXTRACT_ALL:
             raw = doc.extract()
@@ -239,8 +245,27 @@ class Shards:
         return self.settle(shard_of(task_id)).get(task_id)
 
     def tasks_of(self, shard: str) -> dict[str, Task]:
-        """One shard's tasks without derived edges (a state's loader)."""
+        """One shard's tasks without derived edges, as they stand now."""
         return {task_id: p.task for task_id, p in self.settle(shard).items()}
+
+    def frozen(self) -> Callable[[str], dict[str, Task]]:
+        """A loader of every shard's tasks as they stand now, which later reads never change.
+
+        Costs one reference per shard: a shard's tasks are copied only when
+        the next change to them comes (copy on write).
+        """
+        self.settle_all()
+        view = {s: slot.partials for s, slot in self._slots.items() if slot.partials is not None}
+        self._shared = set(view)
+        base = self.base
+
+        def load(shard: str) -> dict[str, Task]:
+            found = view.get(shard)
+            if found is None:
+                found = {} if base is None else base.tasks(shard)
+            return {task_id: p.task for task_id, p in found.items()}
+
+        return load
 
     def short_of(self, shard: str, client: int) -> bool:
         """Whether a writer's updates in a shard could not all be integrated."""

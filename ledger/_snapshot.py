@@ -43,8 +43,8 @@ from ._ids import is_task_id, shard_of
 from ._state import Edges, Key, RawEdges, Row
 
 if TYPE_CHECKING:  # a read answered from the rows never loads the model
-    from ._fold import Partial
-    from ._model import Hlc, Stamp
+    from ._model import Partial
+    from ._model import Stamp
 
 VERSION = 6
 HEAD = "head.json"
@@ -86,7 +86,6 @@ class Base:
         writers: per writer, the highest seq accepted and its record's HLC.
         heads: per log, (name, seq, digest) of its last record.
         pending: records held back behind gaps, as (file, line, bytes).
-        max_hlc: the greatest HLC accepted (within the clock bound), as [ms, counter].
         rejected: refs of records none of whose updates pycrdt took.
         rows: every task's row, in creation order.
         edges: every task's edge registers.
@@ -101,7 +100,6 @@ class Base:
     writers: dict[str, tuple[int, int, int]]
     heads: list[tuple[str, int, str]]
     pending: list[tuple[str, int, bytes]]
-    max_hlc: tuple[int, int]
     rejected: set[str]
     rows: list[Row]
     edges: RawEdges
@@ -165,8 +163,7 @@ def partial_in(raw: dict[str, Any]) -> Partial:
     The model is imported here, the first time a task is read from a
     snapshot: a command answered from the rows alone never loads it.
     """
-    from ._fold import Partial
-    from ._model import Lease, Note, Status, Task
+    from ._model import Lease, Note, Partial, Status, Task
 
     lease = None
     if raw["l"] is not None:
@@ -233,7 +230,6 @@ class Head:
         writers: per writer, the highest seq accepted.
         heads: per log, its last record's seq and digest.
         pending: records held back behind gaps.
-        max_hlc: the greatest HLC accepted.
         rejected: refs of records pycrdt refused entirely.
         shards: shard -> token of its files.
         rows: tokens of the rows segments, oldest first.
@@ -246,7 +242,6 @@ class Head:
     writers: dict[str, tuple[int, int, int]]
     heads: list[tuple[str, int, str]]
     pending: list[tuple[str, int, bytes]]
-    max_hlc: tuple[int, int]
     rejected: set[str]
     shards: dict[str, str]
     rows: list[str]
@@ -272,7 +267,6 @@ class Head:
             "writers": {w: list(v) for w, v in self.writers.items()},
             "heads": [list(h) for h in self.heads],
             "pending": [[n, line, data.decode()] for n, line, data in self.pending],
-            "max_hlc": list(self.max_hlc),
             "rejected": sorted(self.rejected),
             "shards": self.shards,
             "rows": self.rows,
@@ -308,7 +302,6 @@ def head_in(raw: Any) -> Head | None:
             writers={str(w): (int(n), int(ms), int(c)) for w, (n, ms, c) in raw["writers"].items()},
             heads=[(str(n), int(s), str(d)) for n, s, d in raw["heads"]],
             pending=[(str(n), int(line), str(t).encode()) for n, line, t in raw["pending"]],
-            max_hlc=(int(raw["max_hlc"][0]), int(raw["max_hlc"][1])),
             rejected={str(r) for r in raw["rejected"]},
             shards=dict(shards),
             rows=list(raw["rows"]),
@@ -347,6 +340,13 @@ class Snapshot:
         if self._shards is not None:
             self._shards.close()
             self._shards = None
+        self.folder.close()
+
+    def __enter__(self) -> Snapshot:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def _read_json(self, folder: Dir, name: str) -> Any:
         try:
@@ -406,10 +406,12 @@ class Snapshot:
                 segment = rows_in(raw["columns"])
             except (KeyError, TypeError, ValueError) as exc:
                 raise CacheBroken(f"rows {token}: {exc}") from exc
-            if out and segment:
-                last = next(reversed(out.values())).created
-                reorder = reorder or any(r.created < last for r in segment if r.id not in out)
+            last = next(reversed(out.values())).created if out else None
             for row in segment:
+                if row.id not in out:
+                    if last is not None and row.created < last:
+                        reorder = True
+                    last = row.created
                 out[row.id] = row
         rows = list(out.values())
         if reorder:
@@ -533,7 +535,6 @@ class Snapshot:
             writers=head.writers,
             heads=head.heads,
             pending=head.pending,
-            max_hlc=head.max_hlc,
             rejected=head.rejected,
             rows=rows,
             edges=raw_edges,

@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 from ._errors import BadRecord, StorageError
 from ._fs import Dir
 from ._ids import log_name
-from ._layout import Layout
+from ._layout import Layout, scan_logs
 from ._log import GENESIS, Appender, Cursor, LogWarning, Record, classify, digest, parse_record
-from ._replay import scan_logs
 
 _TAIL = 1 << 16
 

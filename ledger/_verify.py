@@ -22,10 +22,10 @@ from ._doc import DESCRIPTION, NOTES
 from ._errors import StorageError
 from ._fold import parse_entry, parse_note
 from ._ids import parse_log_name, shard_of
-from ._layout import Layout
+from ._layout import Layout, scan_logs
 from ._log import GENESIS, Cursor, LogWarning, Record, classify, digest
 from ._model import Hlc, Json, Op, OpKind
-from ._replay import MAX_AHEAD_MS, Replayer, scan_logs
+from ._replay import MAX_AHEAD_MS, Replayer
 
 ERROR = "error"
 WARNING = "warning"
@@ -92,9 +92,18 @@ def _check_file(layout: Layout, name: str, report: Report, writers: dict[str, li
             item = classify(name, line)
             if type(item) is LogWarning:
                 if item.kind == "torn":
-                    report.add(name, line.number, "torn write left by a crashed writer (terminated)", WARNING)
+                    report.add(
+                        name,
+                        line.number,
+                        "torn write left by a crashed writer (terminated)",
+                        WARNING,
+                    )
                 else:
-                    report.add(name, line.number, f"undecodable record: {item.problem[: -len(', skipped')]}")
+                    report.add(
+                        name,
+                        line.number,
+                        f"undecodable record: {item.problem[: -len(', skipped')]}",
+                    )
                 continue
             record: Record = item  # type: ignore[assignment]
             report.records += 1
@@ -148,7 +157,9 @@ def _expected_keys(record: Record, op: Op) -> dict[str, dict[str, Json]]:
     return out
 
 
-def _mismatches(record: Record, op: Op, before: dict[str, Json], after: dict[str, Json]) -> list[str]:
+def _mismatches(
+    record: Record, op: Op, before: dict[str, Json], after: dict[str, Json]
+) -> list[str]:
     """How the update's effect on the documents differs from the fields it claims."""
     problems = []
     for task, expected in _expected_keys(record, op).items():
@@ -176,7 +187,9 @@ def _mismatches(record: Record, op: Op, before: dict[str, Json], after: dict[str
     return problems
 
 
-def _text_mismatches(op: Op, old: dict[str, Json], new: dict[str, Json], changed: set[str]) -> list[str]:
+def _text_mismatches(
+    op: Op, old: dict[str, Json], new: dict[str, Json], changed: set[str]
+) -> list[str]:
     problems = []
     if op.kind is OpKind.CREATE:
         claimed = "" if op.description is None else op.description.new
@@ -195,13 +208,24 @@ def _text_mismatches(op: Op, old: dict[str, Json], new: dict[str, Json], changed
 
 
 class _Inspector:
-    """Applies each accepted record on its own and checks what its update did."""
+    """Collects every record the replayer accepts, then applies each on its own,
+    in causal (HLC) order -- so what a record's update builds on is there --
+    and checks what its update did."""
 
     def __init__(self, report: Report) -> None:
         self.report = report
         self.replayer: Replayer | None = None
+        self.accepted: list[tuple[Record, str, int, dict[str, bytes]]] = []
 
     def __call__(self, record: Record, name: str, number: int, updates: dict[str, bytes]) -> None:
+        self.accepted.append((record, name, number, updates))
+
+    def check_all(self) -> None:
+        """Apply and check every accepted record, oldest HLC first."""
+        for record, name, number, updates in sorted(self.accepted, key=lambda a: a[0].key):
+            self._check(record, name, number, updates)
+
+    def _check(self, record: Record, name: str, number: int, updates: dict[str, bytes]) -> None:
         replayer = self.replayer
         assert replayer is not None
         try:
@@ -253,18 +277,32 @@ def verify(layout: Layout, broken: list[str] | None = None, now_ms: int | None =
     replayer = Replayer(layout.logs, trusted=layout.data, inspect=inspector)
     inspector.replayer = replayer
     replayer.catch_up()
+    inspector.check_all()
     for warning in replayer.take_warnings():
         if warning.kind == "update":
             report.add(warning.file, warning.line, warning.problem.removesuffix(", skipped"))
         elif warning.kind == "clock":
             report.add("", 0, warning.problem)
     for writer, missing, held in replayer.held_back():
-        report.add("", 0, f"writer {writer}: seq {missing} is missing; {held} later record(s) cannot be applied")
+        report.add(
+            "",
+            0,
+            f"writer {writer}: seq {missing} is missing; {held} later record(s) cannot be applied",
+        )
     if now_ms is not None:
         for writer, hlc in sorted(replayer.last_hlc.items()):
             if hlc.ms > now_ms + MAX_AHEAD_MS:
-                report.add("", 0, f"writer {writer} is stamped {(hlc.ms - now_ms) // 60_000} minutes ahead of this clock", WARNING)
+                report.add(
+                    "",
+                    0,
+                    f"writer {writer} is stamped {(hlc.ms - now_ms) // 60_000} minutes ahead of this clock",
+                    WARNING,
+                )
     for name in broken or ():
-        report.add(name, 0, "changed since the cache read it: its bytes before the cache's offset are not what they were (logs only grow)")
+        report.add(
+            name,
+            0,
+            "changed since the cache read it: its bytes before the cache's offset are not what they were (logs only grow)",
+        )
     report.problems.sort()
     return report

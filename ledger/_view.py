@@ -30,15 +30,14 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from . import _json
+from ._baseline import Baselines, scan
 from ._cclock import Busy, LockDir, raise_highwatermark
 from ._errors import StorageError
-from ._fs import Dir
+from ._fs import Dir, NotRegular
 from ._ids import is_native_id, is_task_id
 from ._layout import Layout
-from ._model import Op, Task
+from ._model import Op
 from ._native import (
-    FileTask,
     file_task,
     parse_file,
     plan_native_create,
@@ -51,8 +50,6 @@ from ._state import State
 
 #: records a change Claude Code made: (session, decide) -> the state after
 Record = Callable[[str, Callable[[State, str], Op | None]], State]
-_QUIET_NS = 50_000_000  # a folder mtime this close to a pass may hide a later change
-_HINT_MS = 60_000  # a hook's word on who writes a file holds this long
 NATIVE_SESSION = "claude-code"
 
 
@@ -120,13 +117,16 @@ class View:
         if folder is None:
             self._missing_folder(out)
             return out
-        with folder, _Marks(self.layout) as marks:
+        with folder, Baselines(self.layout) as marks:
             st = os.fstat(folder.fd)
             if not forced and not full and marks.quiet(st):
                 return out
             started = time.time_ns()
             self._pass(folder, marks, forced, full, st, out)
-            marks.settle(folder, started)
+            if out.errors:
+                marks.unsettle()  # what could not be written is tried again next time
+            else:
+                marks.settle(folder, started)
         return out
 
     def sync(self, ids: Iterable[str]) -> Outcome:
@@ -137,7 +137,7 @@ class View:
 
     def _missing_folder(self, out: Outcome) -> None:
         state = self.current()
-        with _Marks(self.layout) as marks:
+        with Baselines(self.layout) as marks:
             visible = [t for t in state.live() if not marks.hidden(t)]
             if not visible:
                 return
@@ -152,17 +152,17 @@ class View:
             out.errors.append(str(exc))
             return
         assert folder is not None
-        with folder, _Marks(self.layout) as marks:
+        with folder, Baselines(self.layout) as marks:
             self._restore_highwatermark(folder, state)
             for task in visible:
                 self._file(folder, marks, task.id, None, out)
 
     def _pass(
-        self, folder: Dir, marks: _Marks, forced: set[str], full: bool, st: os.stat_result,
+        self, folder: Dir, marks: Baselines, forced: set[str], full: bool, st: os.stat_result,
         out: Outcome,
     ) -> None:  # fmt: skip
         state = self.current()
-        names = _scan(folder)
+        names = scan(folder)
         visible = {
             r.id: self._name(state, r.id)
             for r in state.live_rows()
@@ -200,7 +200,7 @@ class View:
     # --------------------------------------------------------------- one file
 
     def _file(
-        self, folder: Dir, marks: _Marks, task_id: str | None, name: str | None, out: Outcome
+        self, folder: Dir, marks: Baselines, task_id: str | None, name: str | None, out: Outcome
     ) -> None:
         """One task file, under Claude Code's lock: record what changed, then write."""
         state = self.current()
@@ -213,13 +213,19 @@ class View:
                 self._locked(folder, marks, task_id, name, out)
         except Busy:
             self.warnings.append(f"task file {name}.json is locked by Claude Code; left for later")
-        except OSError as exc:
+        except NotRegular as exc:
+            # a folder, a link or a FIFO where the file should be: nothing of ours is
+            # there any more, so its absence later is no delete -- just write it then
             out.errors.append(f"cannot write task files in {folder.path}: {exc.strerror or exc}")
             if task_id is not None:
-                marks.forget(task_id)
+                marks.forget(task_id, name)
+        except OSError as exc:
+            # the file, if any, still holds what was written before: keep that baseline
+            out.errors.append(f"cannot write task files in {folder.path}: {exc.strerror or exc}")
+            marks.unsettle(name)
 
     def _locked(
-        self, folder: Dir, marks: _Marks, task_id: str | None, name: str, out: Outcome
+        self, folder: Dir, marks: Baselines, task_id: str | None, name: str, out: Outcome
     ) -> None:
         state = self.current()  # caught up inside the lock: nothing older is ever written
         task_id = task_id or self._known(state, name)
@@ -235,7 +241,9 @@ class View:
         elif data is None and base is not None and task_id is not None:
             task = state.tasks[task_id]
             if not task.deleted and not marks.hidden(task):
-                state = self.record(self._session(name), lambda s, _: plan_native_delete(s.tasks[task_id]))
+                state = self.record(
+                    self._session(name), lambda s, _: plan_native_delete(s.tasks[task_id])
+                )
                 out.recorded.append(task_id)
         if task_id is None:
             return
@@ -284,7 +292,7 @@ class View:
         return state, task_id
 
     def _write(
-        self, folder: Dir, marks: _Marks, state: State, task_id: str, name: str,
+        self, folder: Dir, marks: Baselines, state: State, task_id: str, name: str,
         data: bytes | None, out: Outcome,
     ) -> None:  # fmt: skip
         task = state.tasks[task_id]
@@ -301,6 +309,8 @@ class View:
             marks.keep(task_id, name, data, folder.lstat(f"{name}.json"))
             return
         body = render(want)
+        if data is None and folder.lstat(f"{name}.json") is not None:
+            raise NotRegular(0, f"{folder.path / name}.json is not a regular file")
         st = folder.write_atomic(f"{name}.json", body)
         marks.keep(task_id, name, body, st)
         out.written.append(name)
@@ -320,7 +330,7 @@ class View:
 
     def _session(self, name: str) -> str:
         """The session a hook said is writing this file, else the native session."""
-        return _Marks.hint(self.layout, name) or self.native_session
+        return Baselines.hint(self.layout, name) or self.native_session
 
     def _restore_highwatermark(self, folder: Dir, state: State) -> None:
         numbers = [int(n) for n in state.aliases.values() if n.isdigit()]
@@ -329,161 +339,3 @@ class View:
                 raise_highwatermark(folder, max(numbers))
             except (Busy, OSError):
                 self.warnings.append("could not raise .highwatermark; left for later")
-
-
-def _scan(folder: Dir) -> dict[str, tuple[int, int, int]]:
-    """The task-like files of the folder: name (without ``.json``) -> (size, mtime, inode)."""
-    out = {}
-    for entry in folder.entries():
-        name = entry.name
-        if not name.endswith(".json") or name.startswith("."):
-            continue
-        stem = name[:-5]
-        if not (is_task_id(stem) or is_native_id(stem)):
-            continue
-        try:
-            st = entry.stat(follow_symlinks=False)
-        except OSError:
-            continue
-        out[stem] = (st.st_size, st.st_mtime_ns, st.st_ino)
-    return out
-
-
-class _Marks:
-    """What taskledger knows of the folder, kept in the data root's ``view/``.
-
-    ``<id>.txt`` holds the bytes last written to a task's file (its
-    baseline), ``<id>.hidden`` the op a reset hid the task at, ``<name>.by``
-    a hook's word on which session writes a file now, and ``stats.json``
-    each file's stat and the folder's as the last pass left them (a cache).
-    """
-
-    def __init__(self, layout: Layout) -> None:
-        self.layout = layout
-        self.dir: Dir | None = None
-        self.stats: dict[str, list[int]] = {}
-        self.folder: list[int] | None = None
-        self.dirty = False
-        self.names: set[str] = set()
-
-    def __enter__(self) -> _Marks:
-        self.dir = self.layout.open("view", create=True)
-        assert self.dir is not None
-        self.names = set(self.dir.names())
-        raw = self._json("stats.json")
-        if isinstance(raw, dict):
-            self.stats = {k: v for k, v in raw.get("files", {}).items() if isinstance(v, list)}
-            folder = raw.get("folder")
-            self.folder = folder if isinstance(folder, list) else None
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.dir is not None:
-            if self.dirty:
-                body = {"folder": self.folder, "files": self.stats}
-                try:
-                    self.dir.write_atomic("stats.json", _json.dumps_bytes(body))
-                except OSError:
-                    pass
-            self.dir.close()
-
-    def _json(self, name: str) -> object:
-        assert self.dir is not None
-        try:
-            data = self.dir.read(name)
-            return None if data is None else _json.loads(data)
-        except (OSError, ValueError):
-            return None
-
-    def quiet(self, st: os.stat_result) -> bool:
-        return self.folder == [st.st_ino, st.st_mtime_ns]
-
-    def replaced(self, st: os.stat_result) -> bool:
-        return self.folder is not None and self.folder[0] != st.st_ino
-
-    def settle(self, folder: Dir, started_ns: int) -> None:
-        st = os.fstat(folder.fd)
-        trusted = st.st_mtime_ns < started_ns - _QUIET_NS
-        self.folder = [st.st_ino, st.st_mtime_ns] if trusted else None
-        self.dirty = True
-
-    def stat(self, name: str) -> tuple[int, int, int] | None:
-        found = self.stats.get(name)
-        return None if found is None or len(found) != 3 else (found[0], found[1], found[2])
-
-    def has_baseline(self, task_id: str) -> bool:
-        return f"{task_id}.txt" in self.names
-
-    def baseline(self, task_id: str) -> bytes | None:
-        assert self.dir is not None
-        if not self.has_baseline(task_id):
-            return None
-        try:
-            return self.dir.read(f"{task_id}.txt")
-        except OSError:
-            return None
-
-    def hidden(self, task: Task) -> bool:
-        """Whether a reset hid the task and it has not changed since."""
-        if f"{task.id}.hidden" not in self.names:
-            return False
-        assert self.dir is not None
-        try:
-            mark = self.dir.read(f"{task.id}.hidden", limit=256)
-        except OSError:
-            return False
-        return (
-            mark is not None
-            and task.updated is not None
-            and mark.decode(errors="replace") == task.updated.ref
-        )
-
-    def keep(self, task_id: str, name: str, data: bytes, st: os.stat_result | None) -> None:
-        assert self.dir is not None
-        self.dir.write_atomic(f"{task_id}.txt", data)
-        self.names.add(f"{task_id}.txt")
-        if f"{task_id}.hidden" in self.names:
-            self.dir.unlink(f"{task_id}.hidden")
-            self.names.discard(f"{task_id}.hidden")
-        if st is not None:
-            self.stats[name] = [st.st_size, st.st_mtime_ns, st.st_ino]
-        self.dirty = True
-
-    def forget(self, task_id: str, name: str | None = None) -> None:
-        assert self.dir is not None
-        self.dir.unlink(f"{task_id}.txt")
-        self.names.discard(f"{task_id}.txt")
-        if name is not None:
-            self.stats.pop(name, None)
-        self.dirty = True
-
-    def hide(self, task: Task) -> None:
-        assert self.dir is not None
-        ref = "" if task.updated is None else task.updated.ref
-        self.dir.write_atomic(f"{task.id}.hidden", ref.encode())
-        self.names.add(f"{task.id}.hidden")
-        self.dir.unlink(f"{task.id}.txt")
-        self.names.discard(f"{task.id}.txt")
-        self.dirty = True
-
-    @staticmethod
-    def hint(layout: Layout, name: str) -> str | None:
-        """The session a hook said writes ``<name>.json`` now, if it said so lately."""
-        from ._ids import is_session
-
-        folder = layout.open("view")
-        if folder is None:
-            return None
-        with folder:
-            try:
-                data = folder.read(f"{name}.by", limit=256) or folder.read(".create.by", limit=256)
-            except OSError:
-                return None
-        if data is None:
-            return None
-        try:
-            session, until = data.decode().split()
-            fresh = int(until) > time.time_ns() // 1_000_000
-        except ValueError:
-            return None
-        return session if fresh and is_session(session) else None

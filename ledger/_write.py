@@ -24,12 +24,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._doc import edge_action, main_actions
-from ._errors import BadRecord, InvalidValue, StorageError
+from ._doc import write_op
+from ._errors import BadRecord, CacheBroken, InvalidValue, StorageError
 from ._ids import log_name, new_task_id, shard_of
 from ._layout import Layout, writer_of
 from ._log import Appender, Record, encode_record, parse_record
-from ._model import HLC_ZERO, Op, Stamp
+from ._model import Op, Stamp
 from ._state import State
 from ._timeparse import iso_ms
 
@@ -97,10 +97,18 @@ class Writer:
         """
         writer = self.writer_id()
         retired = False
+        rebuilt = False
         while True:
             replayer = self.reader.for_writing(int(writer, 16))
             try:
                 done = self._attempt(replayer, writer, decide, retiring=not retired)
+            except CacheBroken as exc:  # met before anything was appended
+                if rebuilt:
+                    raise StorageError(f"the derived cache cannot be rebuilt: {exc}") from exc
+                self.warnings.append(f"the derived cache was broken ({exc}): rebuilt from the logs")
+                self.reader.drop()
+                rebuilt = True
+                continue
             except BaseException:
                 # The documents may hold an op that never reached the log; writing
                 # on top of it would reuse its clocks. Start over from the logs.
@@ -139,32 +147,20 @@ class Writer:
             record, line = self._stamp(replayer, op, writer, seq + 1, prev)
             appender.append(line)
             replayer.own(name, record, line)
+            self.reader.appended(record)
         return Committed(op, record, replayer.state())
 
     def _stamp(
         self, replayer: Replayer, op: Op, writer: str, seq: int, prev: str
     ) -> tuple[Record, bytes]:
         now = self.clock()
-        hlc = max(replayer.max_hlc, replayer.last_hlc.get(writer, HLC_ZERO)).tick(now)
+        hlc = replayer.clock_base(writer, now).tick(now)
         stamp = Stamp(hlc, self.session, writer, seq, now)
-        actions: dict[str, list[Callable[[Any, Any], None]]] = {
-            shard_of(op.task): [main_actions(op, stamp)]
-        }
-        touched: dict[str, set[str]] = {shard_of(op.task): {op.task}}
-        for other, change in op.blocks:
-            actions.setdefault(shard_of(other), []).append(
-                edge_action(other, op.task, change, stamp)
-            )
-            touched.setdefault(shard_of(other), set()).add(other)
+        raw, clocks, touched = write_op(replayer.shards.doc, op, stamp)
         client = int(writer, 16)
-        updates: dict[str, str] = {}
-        clocks: dict[str, int] = {}
-        for shard in sorted(actions):
-            doc = replayer.shards.doc(shard)
-            update = doc.write(actions[shard])
-            updates[shard] = base64.b64encode(update).decode()
-            clocks[shard] = doc.state()[client]
-            replayer.shards.wrote(shard, client, clocks[shard], touched[shard])
+        for shard, tasks in touched.items():
+            replayer.shards.wrote(shard, client, clocks[shard], tasks)
+        updates = {shard: base64.b64encode(u).decode() for shard, u in raw.items()}
         record = Record(
             self.session, writer, seq, hlc, iso_ms(now), op.kind.value, op.task,
             op.to_readable(), updates, clocks, prev,

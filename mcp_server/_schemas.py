@@ -104,5 +104,3 @@ def _check_value(key: str, value: Any, prop: dict[str, Any]) -> None:
         raise BadArguments(f"argument {key!r} must be greater than {prop['exclusiveMinimum']}")
     if kind == "integer" and "minimum" in prop and value < prop["minimum"]:
         raise BadArguments(f"argument {key!r} must be at least {prop['minimum']}")
-
-

@@ -185,7 +185,11 @@ class Tools:
 
     def conflicts(self, args: dict[str, Any]) -> Json:
         state = self.state()
-        return {"conflicts": [conflict_json(c, state) for c in self.ledger.conflicts(args.get("taskId"))]}
+        return {
+            "conflicts": [
+                conflict_json(c, state) for c in self.ledger.conflicts(args.get("taskId"))
+            ]
+        }
 
 
 TOOLS = [

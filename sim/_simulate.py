@@ -34,10 +34,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._errors import LedgerError, StorageError
-from ._model import Status
+from ledger import Edits, Layout, Ledger, LedgerError, Replayer, Status, StorageError
+
 from ._naive import NaiveStore, change
-from ._plan import Edits
 
 KINDS = ("meta", "note", "subject", "status", "claim", "release", "dep")
 _WEIGHTS = (30, 20, 10, 8, 12, 5, 15)
@@ -142,7 +141,6 @@ class Simulation:
 def _ledger_worker(
     home: str, session: str, ids: list[str], ops: list[SimOp]
 ) -> list[dict[str, Any]]:
-    from ._store import Ledger
 
     ledger = Ledger.open(home, "main", session)
     out = []
@@ -225,7 +223,7 @@ def _race(
             )
         )
         start = time.time() + 1.0 + 0.1 * len(script)
-        code = "from ledger._sim import worker_main; worker_main()"
+        code = "from sim import worker_main; worker_main()"
         procs = {
             session: subprocess.Popen(
                 [sys.executable, "-c", code, store, str(home), session, str(plan),
@@ -331,15 +329,12 @@ def run_naive(home: Path, ids: list[str], script: Mapping[str, list[SimOp]]) -> 
 
 def run_ledger(home: Path, ids: list[str], script: Mapping[str, list[SimOp]]) -> StoreReport:
     """Race the script against the ledger in ``home`` (list ``main``)."""
-    from ._paths import Layout
-    from ._replay import Replayer
-    from ._store import Ledger
 
     results, seconds = _race("ledger", home, ids, script)
     report = StoreReport(seconds=seconds)
     _count(report, script, results)
-    layout = Layout(home, "main")
-    replayer = Replayer(layout.logs)
+    layout = Layout.of(home, "main")
+    replayer = Replayer(layout.logs, trusted=layout.data)
     replayer.catch_up()
     final = replayer.state()
 
@@ -353,13 +348,13 @@ def run_ledger(home: Path, ids: list[str], script: Mapping[str, list[SimOp]]) ->
 
     _lost(report, script, results, ids, present)
     # another replica: the same logs, read in the opposite order
-    other = Replayer(layout.logs)
-    other.catch_up(sorted((p.name for p in layout.logs.glob("*.jsonl")), reverse=True))
+    other = Replayer(layout.logs, trusted=layout.data)
+    other.catch_up(order=sorted((p.name for p in layout.logs.glob("*.jsonl")), reverse=True))
     second = other.state()
     ledger = Ledger.open(home, "main", "auditor")
     ledger.state()  # any command leaves the files current
     for task_id, task in final.tasks.items():
-        path = layout.root / f"{task_id}.json"
+        path = layout.view / f"{task_id}.json"
         on_disk = json.loads(path.read_text()) if path.exists() else None
         if second.tasks.get(task_id) != task or (on_disk != task.claude_json()):
             report.disagreements += 1
@@ -380,7 +375,6 @@ def simulate(sessions: int, ops: int, seed: int, tasks: int = 10) -> Simulation:
         seed: fixes the script.
         tasks: how many tasks the list has.
     """
-    from ._store import Ledger
 
     script = make_script(seed, sessions, ops, tasks)
     root = Path(tempfile.mkdtemp(prefix="tl-sim-"))

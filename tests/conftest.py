@@ -32,6 +32,8 @@ ENV_KEYS = (
     "TASKLEDGER_SESSION",
     "CLAUDE_CODE_TASK_LIST_ID",
     "CLAUDE_CONFIG_DIR",
+    "TASKLEDGER_DATA",
+    "TASKLEDGER_MACHINE",
 )
 
 
@@ -120,7 +122,7 @@ def tl(
 _AT_ONCE = """
 import sys, time
 from cli._main import main
-import ledger._crdt, ledger._replay
+import ledger._doc, ledger._replay
 start = float(sys.argv[1])
 sys.argv = ["taskledger", *sys.argv[2:]]
 time.sleep(max(0.0, start - time.time()))
@@ -221,3 +223,10 @@ def racers(
         assert proc.returncode == 0, stderr
         results.append([tuple(r) for r in json.loads((work / f"{n}.out").read_text())])
     return results  # type: ignore[return-value]
+
+
+def data_dir(home: Path, list_id: str = "main") -> Path:
+    """The data folder of a list (its logs, writers, claims, cache) for a home."""
+    from ledger import Layout
+
+    return Layout.of(home, list_id).root

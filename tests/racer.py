@@ -19,7 +19,7 @@ import os
 import sys
 import time
 
-import ledger._crdt  # noqa: F401  (import cost paid before the race)
+import ledger._doc  # noqa: F401  (import cost paid before the race)
 from cli._main import cli
 
 

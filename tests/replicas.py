@@ -6,10 +6,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ledger import Ledger
-from ledger._paths import Layout
-from ledger._replay import Replayer
-from ledger._state import State
+from ledger import Layout, Ledger, Replayer, State
 
 
 @dataclass
@@ -38,7 +35,7 @@ class Replica:
 
     @property
     def logs(self) -> Path:
-        return Layout(self.home, self.list_id).logs
+        return Layout.of(self.home, self.list_id).logs
 
     def own_logs(self) -> list[Path]:
         return sorted(self.logs.glob(f"{self.session}.*.jsonl"))

@@ -126,6 +126,9 @@ def test_conflicts_cli_shows_both_sides(tmp_path: Path, runner) -> None:  # type
     a.send_to(b)
     a.ledger.update(tid, Edits(set_meta={"prio": "low"}, add_blocked_by=[other]))
     b.clock.now += 10
+    # bob adds the same edge and takes it out again, never having seen alice's
+    # (removing an edge he never saw would change nothing and is not recorded)
+    b.ledger.update(tid, Edits(add_blocked_by=[other]))
     b.ledger.update(tid, Edits(set_meta={"prio": "high"}, remove_blocked_by=[other]))
     b.send_to(a)
     args = ["conflicts", "--home", str(a.home), "--list", "main"]

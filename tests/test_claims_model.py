@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from ledger import ClaimHeld, Edits, InvalidValue, Ledger
+from ledger import Layout
 from ledger._claims import ClaimFolder
 from tests.replicas import Replica
 
@@ -192,7 +193,7 @@ class Claims(RuleBasedStateMachine):
             for task in self.tasks:
                 log_holder = state.tasks[task].holder(now)
                 assert log_holder == self.log_holder(r, task), (r, task)
-                _, gen = ClaimFolder(replica.logs.parent / "claims", task).latest()
+                _, gen = ClaimFolder(Layout.of(replica.home, "main"), task).latest()
                 file_holder = None if gen is None else gen.holder(now)
                 assert file_holder == self.file_holder(r, task), (r, task)
 

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli._main import cli
-from tests.conftest import Run
+from tests.conftest import Run, data_dir
 
 
 def create(run: Run, *args: str, session: str = "tester") -> str:
@@ -156,9 +156,10 @@ def test_history_lines_and_filters(run: Run) -> None:
     assert [json.loads(x)["session"] for x in only_bob] == ["bob"]
     assert len(run("history", "--since", "1h", "--json").stdout.splitlines()) == 3
     assert run("history", "--since", "2999-01-01", "--json").stdout == ""
+    # a time that cannot be read is a bad option value like any other: exit 2 (issue 12)
     result = run("history", "--since", "yesterday-ish")
-    assert result.exit_code == 1
-    assert result.stderr.startswith("Error: cannot read 'yesterday-ish' as a time")
+    assert result.exit_code == 2
+    assert "Invalid value for '--since': cannot read 'yesterday-ish' as a time" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -233,7 +234,7 @@ def test_bad_values_exit_1_without_writing(
         return
     assert result.exit_code == 1
     assert result.stderr == f"Error: {message}\n"
-    assert not (home / "main" / ".ledger" / "logs").exists()
+    assert not (data_dir(home) / "logs").exists()
 
 
 def test_version_and_help(runner: CliRunner) -> None:

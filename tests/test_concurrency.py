@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import at_once, tl
+from tests.conftest import at_once, data_dir, tl
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +77,7 @@ def test_forty_concurrent_creates_from_eight_sessions(home: Path) -> None:
     )
     assert sorted(p.stem for p in (home / "main").glob("*.json")) == sorted(ids)
     # five processes per session shared one writer each, taking turns on its log
-    logs = sorted(p.name.split(".")[0] for p in (home / "main" / ".ledger" / "logs").iterdir())
+    logs = sorted(p.name.split(".")[0] for p in (data_dir(home) / "logs").iterdir())
     assert logs == [f"session{s}" for s in range(8)]
     assert tl(home, "verify").stdout.startswith("OK: 8 log(s), 40 record(s)")
 
@@ -105,7 +105,7 @@ def test_files_end_equal_to_the_replay_after_racing_writers(home: Path) -> None:
         assert outcome.returncode == 0, outcome.stderr
     # no further command has run: the files left by the racing writers must be final
     on_disk = {p.stem: json.loads(p.read_text()) for p in (home / "main").glob("*.json")}
-    shutil.rmtree(home / "main" / ".ledger" / "cache")
+    shutil.rmtree(data_dir(home) / "cache")
     replayed = {t["id"]: t for t in json.loads(tl(home, "list", "--json").stdout)}
     assert set(on_disk) == set(replayed)
     for tid, data in on_disk.items():

@@ -6,11 +6,11 @@ import json
 import shutil
 from pathlib import Path
 
-from tests.conftest import Run
+from tests.conftest import Run, data_dir
 
 
 def ledger_dir(home: Path) -> Path:
-    return home / "main" / ".ledger"
+    return data_dir(home)
 
 
 def test_a_corrupt_or_foreign_cache_is_ignored(run: Run, home: Path) -> None:
@@ -36,9 +36,9 @@ def test_a_corrupt_or_foreign_cache_is_ignored(run: Run, home: Path) -> None:
     damage_each([head], junk)
     damage_each(
         [head],
-        [json.dumps({**raw, "logs": []}).encode(), json.dumps({**raw, "progress": 5}).encode()],
+        [json.dumps({**raw, "logs": []}).encode(), json.dumps({**raw, "writers": 5}).encode()],
     )
-    files = [cache / f"rows.{raw['rows']}.json", cache / f"aux.{raw['aux']}.json"]
+    files = [cache / f"rows.{t}.json" for t in raw["rows"]] + [cache / f"edges.{raw['edges']}.json"]
     files += sorted((cache / "shards").iterdir())
     damage_each(files, [b"", b"{not json", b'{"tasks": [{"id": "../../etc"}]}'])
     for path in files:  # a file the head names, gone
@@ -69,8 +69,8 @@ def test_a_damaged_writer_marker_is_named(run: Run, home: Path) -> None:
 
 
 def test_a_ledger_folder_that_is_a_file(run: Run, home: Path) -> None:
-    (home / "main").mkdir()
-    (home / "main" / ".ledger").write_text("oops")
+    ledger_dir(home).parent.mkdir(parents=True)
+    ledger_dir(home).write_text("oops")
     result = run("list")
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: cannot list the logs in ")
@@ -198,5 +198,5 @@ def test_history_does_not_need_a_valid_acting_session(runner, home: Path) -> Non
 
 def test_absurd_times_are_refused_clearly(run: Run) -> None:
     result = run("history", "--since", "9" * 400 + "m")
-    assert result.exit_code == 1
-    assert result.stderr.startswith("Error: cannot read ")
+    assert result.exit_code == 2  # a bad option value (issue 12)
+    assert "Invalid value for '--since': cannot read " in result.stderr

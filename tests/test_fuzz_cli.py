@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cli._main import COMMANDS, cli
+from tests.conftest import data_dir
 
 OPTIONS = [
     "--status", "--owner", "--subject", "-d", "--description", "--meta", "--unset-meta",
@@ -88,7 +89,7 @@ def test_garbage_log_lines_never_crash_any_command(
     runner = CliRunner()
     base = ["--home", str(home), "--list", "g"]
     tid = runner.invoke(cli, ["create", "real", *base]).stdout.strip()
-    (log,) = (home / "g" / ".ledger" / "logs").iterdir()
+    (log,) = (data_dir(home, "g") / "logs").iterdir()
     good = log.read_bytes().rstrip(b"\n")
     record = json.loads(good)
     lines = []

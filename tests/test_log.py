@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import ledger._log as log
+from ledger._fs import Dir
 from ledger._log import (
     GENESIS,
     TORN_MARK,
@@ -47,11 +48,7 @@ records = st.builds(
     ),
     clocks=st.just({}),
     prev=st.from_regex(r"[0-9a-f]{64}", fullmatch=True),
-).map(
-    lambda r: Record(
-        **{**{s: getattr(r, s) for s in Record.__slots__}, "clocks": dict.fromkeys(r.updates, 1)}
-    )
-)
+).map(lambda r: r._replace(clocks=dict.fromkeys(r.updates, 1)))
 
 
 @given(records)
@@ -66,11 +63,12 @@ def test_append_then_read_back(
     tmp_path_factory: pytest.TempPathFactory, batch: list[Record]
 ) -> None:
     path = tmp_path_factory.mktemp("log") / "s.0000000000001.jsonl"
-    with Appender(path) as appender:
+    with Dir.open(path.parent, path.parent) as folder, Appender(folder, path.name) as appender:
         for record in batch:
             appender.append(encode_record(record))
     cursor = Cursor()
-    back = [parse_record(line.data) for line in cursor.read(path)]
+    with Dir.open(path.parent, path.parent) as folder:
+        back = [parse_record(line.data) for line in cursor.read(folder, path.name)]
     assert back == batch
     assert cursor.tail == 0
     assert cursor.offset == path.stat().st_size
@@ -83,7 +81,9 @@ def test_reader_keeps_line_numbers_across_small_chunks(
     path = tmp_path / "x.jsonl"
     path.write_bytes(b"first line\nsecond\n\nfourth, long enough to span chunks\npartial")
     cursor = Cursor()
-    lines = list(cursor.read(path))
+    folder = Dir.open(path.parent, path.parent)
+    assert folder is not None
+    lines = list(cursor.read(folder, path.name))
     assert [(ln.number, ln.data) for ln in lines] == [
         (1, b"first line"),
         (2, b"second"),
@@ -95,7 +95,7 @@ def test_reader_keeps_line_numbers_across_small_chunks(
     # the rest of the torn line arrives: it is read whole, with the next number
     with open(path, "ab") as fh:
         fh.write(b" now complete\n")
-    again = list(cursor.read(path))
+    again = list(cursor.read(folder, path.name))
     assert [(ln.number, ln.data) for ln in again] == [(5, b"partial now complete")]
 
 
@@ -118,7 +118,7 @@ def test_append_after_a_torn_tail_never_revives_it(tmp_path: Path) -> None:
     )
     # A writer died after writing the whole record but before its newline:
     path.write_bytes(complete)
-    with Appender(path) as appender:
+    with Dir.open(path.parent, path.parent) as folder, Appender(folder, path.name) as appender:
         appender.append(complete)
     data = path.read_bytes()
     assert data.startswith(complete + TORN_MARK)

@@ -55,14 +55,24 @@ def test_deleting_every_file_loses_nothing(run: Run, home: Path) -> None:
     assert files(home) == before
 
 
-def test_any_command_repairs_removed_or_replaced_files(run: Run, home: Path) -> None:
+def test_any_command_repairs_replaced_files_and_records_a_removed_one(run: Run, home: Path) -> None:
+    """A file replaced by something that is not a task is written again; one task
+    file removed on its own is what Claude Code's delete does, so it is recorded
+    as a delete (issue 13: a native delete stays deleted), never undone."""
     a = create(run, "keep me")
     b = create(run, "me too")
     (home / "main" / f"{a}.json").unlink()
     (home / "main" / f"{b}.json").write_text('{"id": "tampered"}')
     assert run("list").exit_code == 0  # a read finds the folder changed and repairs it
-    assert files(home)[a]["subject"] == "keep me"
     assert files(home)[b]["subject"] == "me too"
+    assert a not in files(home)
+    assert [t["id"] for t in run.json("list")] == [b]  # type: ignore[union-attr,index]
+    assert run.json("show", a)["deleted"] is True  # type: ignore[index]
+    ops = [json.loads(x) for x in run("history", a, "--json").stdout.splitlines()]
+    assert [(o["op"], o["session"]) for o in ops] == [
+        ("create", "tester"),
+        ("delete", "claude-code"),
+    ]
 
 
 def test_materialize_removes_our_strays_and_leaves_foreign_files(run: Run, home: Path) -> None:

@@ -139,7 +139,10 @@ def test_every_tool_with_claude_code_shapes(tmp_path: Path) -> None:
 
             ops = (await a.ok("TaskHistory", taskId=first))["ops"]
             assert [o["op"] for o in ops][:2] == ["create", "update"]
-            assert all(o["task"] == first and o["session"] == "agent-a" for o in ops)
+            # the task's own ops, and the edge to it added from the other task's side
+            assert all(o["session"] == "agent-a" for o in ops)
+            assert {o["task"] for o in ops} == {first, second}
+            assert all(o["task"] == first or first in o["fields"]["blockedBy"] for o in ops)
             assert len((await a.ok("TaskHistory", limit=2))["ops"]) == 2
             assert (await a.ok("TaskConflicts")) == {"conflicts": []}
 

@@ -68,7 +68,7 @@ def test_the_losing_value_stays_recoverable(pair) -> None:
     # the document keeps alice's entry next to bob's ...
     replayer = Replayer(a.logs)
     replayer.catch_up()
-    raw = replayer.replica.extract(tid[:2])[tid]
+    raw = replayer.shards.doc(tid[:2]).extract()[tid]
     subjects = sorted(v for k, v in raw.items() if k.startswith("f:subject:"))
     assert any('"loses"' in s for s in subjects)
     assert any('"wins"' in s for s in subjects)

@@ -27,9 +27,9 @@ from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
-from ledger import Edits, Ledger, LedgerError, Status
-from ledger._audit import conflicts, read_all, trail, writes
-from ledger._log import LogWarning
+from ledger import Edits, Ledger, LedgerError, Replayer, Status
+from ledger._audit import conflicts, writes
+from tests.conftest import data_dir
 
 SESSIONS = 3
 TEXTS = ["alpha", "beta", "gamma"]
@@ -151,7 +151,7 @@ class Races(RuleBasedStateMachine):
     @rule(i=st.integers(0, SESSIONS - 1))
     def crash(self, i: int) -> None:
         """Half of a record at the end of i's own log, as a writer killed mid-append leaves."""
-        own = list((self.root / f"r{i}" / "main" / ".ledger" / "logs").glob(f"s{i}.*.jsonl"))
+        own = list((data_dir(self.root / f"r{i}") / "logs").glob(f"s{i}.*.jsonl"))
         if not own:
             return
         last = own[0].read_bytes().rstrip(b"\n").rsplit(b"\n", 1)[-1]
@@ -185,8 +185,9 @@ class Races(RuleBasedStateMachine):
             holders = {ledger.state().tasks[task_id].holder(now) for ledger in self.ledgers}
             assert len(holders) == 1
         # every committed write is current, overwritten knowingly, or a listed conflict
-        problems: list[LogWarning] = []
-        records = trail(read_all(self.root / "r0" / "main" / ".ledger" / "logs", problems))
+        replayer = Replayer(data_dir(self.root / "r0") / "logs")
+        replayer.catch_up()
+        records = replayer.trail()
         all_writes = list(writes(records))
         bases = {w.change.base for w in all_writes}
         lost = {c.lost.ref + c.register + c.task for c in conflicts(records)}

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-import ledger._materialize as materialize_module
 from ledger import Edits, Ledger
-from ledger._derived import Derived
+from ledger._fs import Dir
+from ledger._reader import Reader
+from tests.conftest import data_dir
 from tests.replicas import replay_dir
 
 
@@ -24,7 +25,7 @@ def files(root: Path) -> dict[str, str]:
 
 
 def replayed(home: Path) -> dict[str, str]:
-    state = replay_dir(home / "l" / ".ledger" / "logs")
+    state = replay_dir(data_dir(home, "l") / "logs")
     return {t.id: t.subject for t in state.live()}
 
 
@@ -35,18 +36,18 @@ def test_a_read_repairing_files_while_a_writer_commits_leaves_the_newest(
     tid = alice.create(Edits(subject="old subject")).id
     Ledger.open(home, "l", "x").state()  # a fresh view on disk
     (home / "l" / "stray-trigger").write_text("")  # the folder changed: readers repair
-    real = Derived.load
+    real = Reader.state
 
-    def load_then_writer_commits(self: Derived) -> bool:
-        loaded = real(self)
-        monkeypatch.setattr(Derived, "load", real)
-        bob = Ledger.open(home, "l", "bob")
+    def read_then_writer_commits(self: Reader) -> object:
+        state = real(self)
+        monkeypatch.setattr(Reader, "state", real)
+        bob = Ledger.open(home, "l", "bob", long_lived=False)
         bob.update(tid, Edits(subject="new subject"))
         bob.create(Edits(subject="brand new task"))
-        return loaded
+        return state  # the reader goes on with what it read before bob's ops
 
-    monkeypatch.setattr(Derived, "load", load_then_writer_commits)
-    Ledger.open(home, "l", "reader").state()
+    monkeypatch.setattr(Reader, "state", read_then_writer_commits)
+    Ledger.open(home, "l", "reader", long_lived=False).state()
     assert files(home / "l") == replayed(home)
     assert sorted(files(home / "l").values()) == ["brand new task", "new subject"]
 
@@ -62,18 +63,11 @@ def test_ops_caught_up_under_the_lock_are_materialized(home: Path) -> None:
     def killed_after_append(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt  # bob dies right after his record is on disk
 
-    bob.derived.settle = killed_after_append  # type: ignore[method-assign,assignment]
-    late = Ledger.open(home, "l", "alice")
-    real_writer_id = late.writer_id
-
-    def bob_lands_first() -> str:
-        # bob's append lands between alice's read and alice's lock
-        with pytest.raises(KeyboardInterrupt):
-            bob.update(two, Edits(subject="two (renamed by bob)"))
-        return real_writer_id()
-
-    late.writer_id = bob_lands_first  # type: ignore[method-assign]
-    late.update(one, Edits(subject="one (renamed by alice)"))
+    bob._construct_view().sync = killed_after_append  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        bob.update(two, Edits(subject="two (renamed by bob)"))
+    assert files(home / "l")[two] == "two"  # bob never wrote his file
+    Ledger.open(home, "l", "alice", long_lived=False).update(one, Edits(subject="one (renamed)"))
     assert files(home / "l") == replayed(home)
     assert files(home / "l")[two] == "two (renamed by bob)"
 
@@ -83,14 +77,20 @@ def test_a_refused_file_write_is_retried_by_the_next_command(
 ) -> None:
     alice = Ledger.open(home, "l", "alice")
     tid = alice.create(Edits(subject="one")).id
+    real = Dir.write_atomic
 
-    def denied(folder: Path, ident: str, data: bytes) -> object:
-        raise PermissionError(errno.EACCES, "Permission denied")
+    def denied(self: Dir, name: str, data: bytes, mode: int = 0o600) -> object:
+        if self.path == home / "l":
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real(self, name, data, mode)
 
-    monkeypatch.setattr(materialize_module, "_write", denied)
-    writer = Ledger.open(home, "l", "alice")
+    monkeypatch.setattr(Dir, "write_atomic", denied)
+    writer = Ledger.open(home, "l", "alice", long_lived=False)
     writer.update(tid, Edits(subject="renamed"))
     assert any("Permission denied" in w for w in writer.warnings)
+    assert files(home / "l") == {tid: "one"}
     monkeypatch.undo()
-    Ledger.open(home, "l", "bob").state()  # any later command
+    Ledger.open(home, "l", "bob", long_lived=False).state()  # any later command
     assert files(home / "l") == {tid: "renamed"}
+    # the old file was ours, not a change of Claude Code's: nothing was recorded from it
+    assert [r.session for r in Ledger.open(home, "l", "carol").history(tid)] == ["alice"] * 2

@@ -181,15 +181,7 @@ def test_an_update_pycrdt_rejects_is_skipped_and_reported(tmp_path: Path) -> Non
     (log,) = a.own_logs()
     record = parse_record(log.read_bytes().splitlines()[0])
     shard = next(iter(record.updates))
-    bad = encode_record(
-        type(record)(
-            **{
-                **{s: getattr(record, s) for s in record.__slots__},
-                "seq": 2,
-                "updates": {shard: "AQ=="},
-            }
-        )
-    )
+    bad = encode_record(record._replace(seq=2, updates={shard: "AQ=="}))
     with open(log, "ab") as fh:
         fh.write(bad + b"\n")
     replayer = Replayer(a.logs)
@@ -202,10 +194,10 @@ def test_an_update_pycrdt_rejects_is_skipped_and_reported(tmp_path: Path) -> Non
 def test_replay_is_incremental(tmp_path: Path) -> None:
     a, _, task_id = _two_writers(tmp_path)
     replayer = Replayer(a.logs)
-    assert replayer.catch_up() == 1
-    assert replayer.catch_up() == 0
+    assert len(replayer.catch_up()) == 1
+    assert len(replayer.catch_up()) == 0
     a.ledger.note(task_id, "later")
-    assert replayer.catch_up() == 1
+    assert len(replayer.catch_up()) == 1
     assert [n.text for n in replayer.state().tasks[task_id].notes] == ["later"]
 
 
@@ -217,9 +209,8 @@ def test_a_rejected_update_leaves_a_shortfall_that_is_reported(tmp_path: Path) -
     lines = log.read_bytes().splitlines()
     middle = parse_record(lines[1])
     shard = next(iter(middle.updates))
-    fields = {s: getattr(middle, s) for s in middle.__slots__}
     # valid base64, but not an update pycrdt can decode
-    lines[1] = encode_record(type(middle)(**{**fields, "updates": {shard: "AAEC"}}))
+    lines[1] = encode_record(middle._replace(updates={shard: "AAEC"}))
     log.write_bytes(b"\n".join(lines) + b"\n")
     replayer = Replayer(a.logs)
     replayer.catch_up()

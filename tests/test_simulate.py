@@ -9,9 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from cli._main import cli
-from ledger._naive import change
-from ledger._shrink import Race, RaceOp, run_ledger, run_naive
-from ledger._sim import make_script
+from sim import change, make_script
+from sim._shrink import Race, RaceOp, run_ledger, run_naive
 
 slow = pytest.mark.slow
 

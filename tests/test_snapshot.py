@@ -12,9 +12,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger import Edits, Ledger, LedgerError, State, Status
-from ledger._paths import Layout
-from ledger._replay import Replayer
+from ledger import Edits, Layout, Ledger, LedgerError, Replayer, State, Status
 
 ROOT = Path(__file__).resolve().parent.parent
 LIST = "snap"
@@ -29,7 +27,7 @@ def canonical(state: State) -> str:
 
 def full_replay(home: Path) -> str:
     """The state from every log, from the first byte, with no cache."""
-    replayer = Replayer(Layout(home, LIST).logs)
+    replayer = Replayer(Layout.of(home, LIST).logs)
     replayer.catch_up()
     return canonical(replayer.state())
 
@@ -40,7 +38,7 @@ def fresh_reader(home: Path) -> str:
 
 def current_snapshots(home: Path) -> list[Path]:
     """The pycrdt snapshot files the cache's head points at."""
-    cache = Layout(home, LIST).cache
+    cache = Layout.of(home, LIST).root / "cache"
     head = json.loads((cache / "head.json").read_bytes())
     return [cache / "shards" / f"{s}.{t}.bin" for s, t in sorted(head["shards"].items())]
 
@@ -68,9 +66,9 @@ def test_a_deleted_cache_is_rebuilt_with_identical_state(tmp_path: Path) -> None
     build(home)
     reference = full_replay(home)
     assert fresh_reader(home) == reference  # from the cache
-    shutil.rmtree(Layout(home, LIST).cache)
+    shutil.rmtree(Layout.of(home, LIST).root / "cache")
     assert fresh_reader(home) == reference  # rebuilt from the logs
-    assert (Layout(home, LIST).cache / "head.json").exists()
+    assert ((Layout.of(home, LIST).root / "cache") / "head.json").exists()
     assert fresh_reader(home) == reference  # from the rebuilt cache
 
 
@@ -79,7 +77,7 @@ def test_corrupted_snapshots_are_ignored_and_rebuilt_with_identical_state(
 ) -> None:
     home = tmp_path / "home"
     ids = build(home)
-    shards = Layout(home, LIST).cache / "shards"
+    shards = (Layout.of(home, LIST).root / "cache") / "shards"
     assert len(list(shards.glob("*.bin"))) > 5
     damages = {
         "garbage": lambda data: b"\x00\xff" * 40,
@@ -126,7 +124,7 @@ def test_a_snapshot_written_by_one_process_reads_the_same_in_another(tmp_path: P
     assert cached.returncode == 0, cached.stderr
     assert cached.stdout.strip() == full_replay(home)
     # and that process read the cache (no log was read from its start)
-    head = json.loads((Layout(home, LIST).cache / "head.json").read_bytes())
+    head = json.loads(((Layout.of(home, LIST).root / "cache") / "head.json").read_bytes())
     assert head["logs"], head
 
 
@@ -191,5 +189,5 @@ def test_cache_plus_tails_equals_full_replay_over_random_ops(tmp_path: Path, ops
         except LedgerError:
             pass  # refused requests (a cycle, a deleted task, a held claim) change nothing
     assert fresh_reader(home) == full_replay(home)
-    shutil.rmtree(Layout(home, LIST).cache)
+    shutil.rmtree(Layout.of(home, LIST).root / "cache")
     assert fresh_reader(home) == full_replay(home)

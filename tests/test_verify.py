@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Run
+from tests.conftest import Run, data_dir
 
 
 @pytest.fixture
@@ -18,7 +18,7 @@ def log(run: Run, home: Path) -> Path:
     for i in range(3):
         assert run("update", tid, "--meta", f"k={i}", session="alice").exit_code == 0
     run("note", tid, "done", session="alice")
-    (path,) = (home / "main" / ".ledger" / "logs").glob("alice.*.jsonl")
+    (path,) = (data_dir(home) / "logs").glob("alice.*.jsonl")
     return path
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from ledger import Edits, Ledger
 from ledger._watch import Follower
-from tests.conftest import ROOT, proc_env, taskledger_argv, tl
+from tests.conftest import ROOT, data_dir, proc_env, taskledger_argv, tl
 
 
 class Watcher:
@@ -90,14 +90,19 @@ def test_watch_json_prints_a_task_created_by_another_process(home: Path) -> None
         assert list(event) == [
             "at", "hlc", "session", "writer", "seq", "op", "task", "subject", "fields",
         ]  # fmt: skip
-        # a deleted task file is written again by the watcher, with no new op
+        # a task file replaced by something that is no task is written again, with no new op
         target = home / "main" / f"{tid}.json"
         assert target.exists()
-        target.unlink()
-        deadline = time.time() + 10
-        while not target.exists() and time.time() < deadline:
+        target.write_text("not a task")
+        deadline = time.time() + 20
+        while target.read_text() == "not a task" and time.time() < deadline:
             time.sleep(0.02)
         assert json.loads(target.read_text())["subject"] == "made elsewhere"
+        # a task file removed on its own is Claude Code's delete: recorded, never undone
+        target.unlink()
+        event = json.loads(watcher.next())
+        assert (event["op"], event["task"], event["session"]) == ("delete", tid, "claude-code")
+        assert not target.exists()
         assert watcher.stop() == 0
     assert watcher.lines.empty()  # nothing from before it started, nothing twice
     assert not watcher.errors
@@ -242,4 +247,4 @@ def test_watch_on_a_list_that_does_not_exist_yet(home: Path) -> None:
     with watching(home, "--json", session="early-bird") as watcher:
         tid = tl(home, "create", "first ever", session="maker").stdout.strip()
         assert json.loads(watcher.next())["task"] == tid
-    assert os.path.isdir(home / "main" / ".ledger" / "logs")
+    assert os.path.isdir(data_dir(home) / "logs")
