@@ -95,7 +95,7 @@ class Baselines:
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
         self.dir: Dir | None = None
-        self.stats: dict[str, list[int]] = {}
+        self.stats: dict[str, list[int | str]] = {}
         self.folder: list[int] | None = None
         self.dirty = False
         self.names: set[str] = set()
@@ -163,15 +163,21 @@ class Baselines:
 
     def stat(self, name: str) -> tuple[int, int, int] | None:
         found = self.stats.get(name)
-        return None if found is None or len(found) != 4 else (found[0], found[1], found[2])
+        if found is None or len(found) != 4:
+            return None
+        size, mtime, ino, _ = found
+        if not (type(size) is int and type(mtime) is int and type(ino) is int):
+            return None
+        return size, mtime, ino
 
     def same(self, folder: Dir, name: str) -> bool:
         """Whether a file holds exactly its task's baseline."""
         found = self.stats.get(name)
-        if found is None or len(found) != 4 or type(found[3]) is not str:
+        task_id = None if found is None or len(found) != 4 else found[3]
+        if type(task_id) is not str:
             return False
         try:
-            return folder.read(f"{name}.json") == self.baseline(found[3])
+            return folder.read(f"{name}.json") == self.baseline(task_id)
         except OSError:
             return False
 

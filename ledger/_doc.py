@@ -35,12 +35,11 @@ captured by an observer that is always dropped.
 
 from __future__ import annotations
 
-import glob
 import importlib.machinery
 import importlib.util
-import os
 import sys
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
@@ -63,7 +62,7 @@ def _load_core() -> ModuleType:
         return loaded
     spec = importlib.util.find_spec("pycrdt")
     folders = list(spec.submodule_search_locations or ()) if spec is not None else []
-    found = [p for f in folders for p in sorted(glob.glob(os.path.join(f, "_pycrdt*.so")))]
+    found = [str(p) for f in folders for p in sorted(Path(f).glob("_pycrdt*.so"))]
     if not found:
         import pycrdt._pycrdt as core  # an unusual install: take the slow path
 

@@ -11,7 +11,6 @@ the latest by (HLC, session).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from . import _json
@@ -178,8 +177,10 @@ def resolve_task(task_id: str, raw: Json, memo: Memo | None = None) -> Partial |
         updated = created
     native = scalar("native")
     alias = None
-    if type(native) is list and len(native) == 2 and all(type(v) is str for v in native):
-        alias = (native[0], native[1])
+    if type(native) is list and len(native) == 2:
+        machine, number = native
+        if type(machine) is str and type(number) is str:
+            alias = (machine, number)
     task = Task(
         id=task_id,
         subject=_str(scalar("subject")),

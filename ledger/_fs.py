@@ -213,7 +213,7 @@ class Dir:
 
     def names(self) -> list[str]:
         """The names in the folder."""
-        return os.listdir(self.fd)
+        return os.listdir(self.fd)  # noqa: PTH208 (a descriptor, not a path)
 
     # ---------------------------------------------------------------- writing
 
@@ -323,7 +323,7 @@ def read_fd(fd: int, limit: int, path: Path | str) -> bytes:
     Raises:
         NotRegular: when the file holds more than ``limit`` bytes.
     """
-    chunks = []
+    chunks: list[bytes] = []
     total = 0
     while True:
         chunk = os.read(fd, 1 << 20)

@@ -15,9 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from ._fold import derive
-from ._model import Partial
 from ._ids import SHORT_ID_MIN, prefix_group, shortest_prefixes
-from ._model import Task
+from ._model import Partial, Task
 from ._state import NO_EDGES, NO_KEY, Edges, Key, RawEdges, Row, ShardLoader, State
 
 
@@ -109,8 +108,8 @@ class Index:
         if reorder:
             ordered = sorted(self.rows.values(), key=lambda r: (r.created, r.id))
             self.rows = {r.id: r for r in ordered}
-        for group in regroup:
-            changed.extend(self._reshort(group))
+        for prefix in regroup:
+            changed.extend(self._reshort(prefix))
         return changed
 
     def _put_edges(self, task_id: str, registers: Mapping[str, tuple[bool, Key]]) -> None:

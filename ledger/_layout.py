@@ -227,9 +227,9 @@ def _move(src: Dir, dst: Dir, name: str) -> bool:
             return False  # both exist and differ: keep both, never overwrite
     except OSError:  # another file system: copy, then publish
         data = src.read(name, limit=1 << 40)
-        if data is None or not dst.publish(name, data):
-            if data is None or dst.read(name, limit=1 << 40) != data:
-                return False
+        published = data is not None and dst.publish(name, data)
+        if not published and (data is None or dst.read(name, limit=1 << 40) != data):
+            return False
     src.unlink(name)
     return True
 

@@ -324,7 +324,8 @@ class Ledger:
                 holds (without ``force``), or when this session's claim lost.
             StorageError: when the log cannot be written.
         """
-        from ._decide import OpKind, plan_update
+        from ._decide import plan_update
+        from ._model import OpKind
 
         if edits.is_empty():
             raise InvalidValue("nothing to update: name at least one field to change")

@@ -172,7 +172,7 @@ def _base(task: Task | None, name: str) -> str | None:
 
 def _scalar(task: Task, name: str, seen: Json, wanted: Json, now: Json) -> list[tuple[str, Change]]:
     """A scalar change Claude Code made (``seen`` -> ``wanted``), unless it changes nothing."""
-    if wanted == seen or wanted == now:
+    if wanted in (seen, now):
         return []
     return [(name, Change(seen, wanted, _base(task, name) if now == seen else None))]
 

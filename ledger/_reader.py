@@ -26,8 +26,8 @@ from ._snapshot import COMPACT_AT, Base, Head, Snapshot
 from ._state import State
 
 if TYPE_CHECKING:
-    from ._model import Partial
     from ._log import Record
+    from ._model import Partial
     from ._replay import Replayer
 
 _SAVE_EVERY_S = 0.25  # a long-lived reader writes snapshots at most this often

@@ -26,11 +26,10 @@ from typing import TYPE_CHECKING
 from ._doc import Shard
 from ._errors import CacheBroken, RejectedUpdate
 from ._fold import Memo, resolve_task
-from ._model import Partial
 from ._ids import is_task_id, shard_of
 from ._index import Index
 from ._log import LogWarning, Record
-from ._model import Task
+from ._model import Partial, Task
 
 if TYPE_CHECKING:
     from ._snapshot import Base

@@ -43,8 +43,7 @@ from ._ids import is_task_id, shard_of
 from ._state import Edges, Key, RawEdges, Row
 
 if TYPE_CHECKING:  # a read answered from the rows never loads the model
-    from ._model import Partial
-    from ._model import Stamp
+    from ._model import Partial, Stamp
 
 VERSION = 6
 HEAD = "head.json"
@@ -530,7 +529,7 @@ class Snapshot:
             token = head.shards.get(name)
             return None if token is None else self.shard_doc(name, token)
 
-        base = Base(
+        return Base(
             logs=head.logs,
             writers=head.writers,
             heads=head.heads,
@@ -544,7 +543,6 @@ class Snapshot:
             declared=lambda name: shard(name)[1],
             tasks=lambda name: dict(shard(name)[0]),
         )
-        return base
 
     # -- housekeeping
 

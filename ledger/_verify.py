@@ -295,14 +295,16 @@ def verify(layout: Layout, broken: list[str] | None = None, now_ms: int | None =
                 report.add(
                     "",
                     0,
-                    f"writer {writer} is stamped {(hlc.ms - now_ms) // 60_000} minutes ahead of this clock",
+                    f"writer {writer} is stamped {(hlc.ms - now_ms) // 60_000} minutes ahead "
+                    "of this clock (its ops do not move other writers' clocks)",
                     WARNING,
                 )
     for name in broken or ():
         report.add(
             name,
             0,
-            "changed since the cache read it: its bytes before the cache's offset are not what they were (logs only grow)",
+            "changed since the cache read it: the bytes it had read are not what they "
+            "were (logs only grow)",
         )
     report.problems.sort()
     return report

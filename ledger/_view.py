@@ -185,17 +185,17 @@ class View:
         by_name = {n: i for i, n in visible.items()}
         todo: dict[str, str | None] = {}
         for name, stat in names.items():
-            task_id = by_name.get(name) or self._known(state, name)
-            if full or task_id in forced or marks.stat(name) != stat or task_id is None:
-                todo[name] = task_id
+            known = by_name.get(name) or self._known(state, name)
+            if full or known in forced or marks.stat(name) != stat or known is None:
+                todo[name] = known
         for task_id in forced:
             if task_id in state.rows:
                 todo.setdefault(self._name(state, task_id), task_id)
         for task_id, name in visible.items():
             if name not in names and not marks.has_baseline(task_id):
                 todo.setdefault(name, task_id)  # never written (or a write failed)
-        for name, task_id in sorted(todo.items()):
-            self._file(folder, marks, task_id, name, out)
+        for name, which in sorted(todo.items()):
+            self._file(folder, marks, which, name, out)
 
     # --------------------------------------------------------------- one file
 

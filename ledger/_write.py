@@ -22,7 +22,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._doc import write_op
 from ._errors import BadRecord, CacheBroken, InvalidValue, StorageError
@@ -172,7 +172,9 @@ class Writer:
         try:
             again = parse_record(line)
         except BadRecord as exc:
-            raise StorageError(f"refusing to append a record this reader would reject: {exc}")
+            raise StorageError(
+                f"refusing to append a record this reader would reject: {exc}"
+            ) from exc
         if (again.seq, again.hlc, again.task, again.updates) != (seq, hlc, op.task, updates):
             raise StorageError("refusing to append a record that does not read back as written")
         return record, line

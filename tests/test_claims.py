@@ -89,7 +89,7 @@ ledger = Ledger.open(home, "main", "doomed")
 if mode == "claimed":
     ledger.claim(tid, lease_seconds=2)
 else:  # killed after winning the claim file, before its log append
-    folder = ClaimFolder(ledger.layout.claims, tid)
+    folder = ClaimFolder(ledger.layout, tid)
     number, _ = folder.latest()
     folder.publish(number, CLAIM, "doomed", ledger.clock() + 2000, ledger.clock())
 print("holding", flush=True)

@@ -21,8 +21,7 @@ from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from ledger import ClaimHeld, Edits, InvalidValue, Ledger
-from ledger import Layout
+from ledger import ClaimHeld, Edits, InvalidValue, Layout, Ledger
 from ledger._claims import ClaimFolder
 from tests.replicas import Replica
 
