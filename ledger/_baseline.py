@@ -143,7 +143,7 @@ class Baselines:
             return None
         try:
             data = self.dir.read(name)
-            return None if data is None else _json.loads(data)
+            return None if data is None else _json.loads(data, depth=None)
         except (OSError, ValueError):
             return None
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -254,7 +253,7 @@ class Dir:
         return True
 
     def _temp(self, name: str, data: bytes, mode: int) -> str:
-        tmp = f".{name[:80]}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        tmp = f".{name[:80]}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(tmp, flags, mode, dir_fd=self.fd)
         try:

@@ -24,11 +24,17 @@ _decode = json.JSONDecoder(parse_constant=_no_constant).decode
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
-def loads(text: str | bytes, *, depth: int = MAX_DEPTH) -> Any:
+def loads(text: str | bytes, *, depth: int | None = MAX_DEPTH) -> Any:
     """Parse strict JSON.
 
+    Args:
+        text: the JSON text.
+        depth: refuse values nested deeper than this, and strings that are not
+            valid Unicode; None for the ledger's own derived files (its cache),
+            which hold only what already passed these checks on the way in.
+
     Raises:
-        ValueError: for anything that is not strict JSON within ``depth`` levels.
+        ValueError: for anything that is not strict JSON (within ``depth`` levels).
     """
     if isinstance(text, bytes):
         text = text.decode()
@@ -36,7 +42,8 @@ def loads(text: str | bytes, *, depth: int = MAX_DEPTH) -> Any:
         value = _decode(text)
     except RecursionError:
         raise ValueError("nested too deeply") from None
-    check(text, value, depth)
+    if depth is not None:
+        check(text, value, depth)
     return value
 
 

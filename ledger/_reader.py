@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from ._errors import CacheBroken, StorageError
 from ._layout import Layout, scan_logs
-from ._snapshot import COMPACT_AT, Base, Head, Snapshot
+from ._snapshot import COMPACT_AT, MAX_SEGMENTS, Base, Head, Snapshot
 from ._state import State
 
 if TYPE_CHECKING:
@@ -300,7 +300,7 @@ class Reader:
             tokens[shard] = token
         index = replayer.index
         deltas = 0 if old is None else old.delta_rows
-        if old is None or deltas + len(index.dirty) > COMPACT_AT:
+        if old is None or deltas + len(index.dirty) > COMPACT_AT or len(old.rows) > MAX_SEGMENTS:
             rows_token = snapshot.put_rows(index.rows.values())
             segments = [] if rows_token is None else [rows_token]
             deltas = 0

@@ -130,8 +130,25 @@ class View:
         return out
 
     def sync(self, ids: Iterable[str]) -> Outcome:
-        """Bring the files of these tasks in line (after a write touched them)."""
-        return self.reconcile(ids)
+        """Bring the files of just these tasks in line (after a write touched them).
+
+        The rest of the folder is left to the next reader's pass: a writer
+        looks only at the files of its own op.
+        """
+        out = Outcome()
+        try:
+            folder = self.layout.open_view()
+        except StorageError as exc:
+            out.errors.append(str(exc))
+            return out
+        if folder is None:
+            return self.reconcile(ids)
+        with folder, Baselines(self.layout) as marks:
+            for task_id in sorted(ids):
+                self._file(folder, marks, task_id, None, out)
+            if out.errors:
+                marks.unsettle()
+        return out
 
     # ------------------------------------------------------------------ passes
 
