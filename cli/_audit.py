@@ -11,7 +11,17 @@ import click
 from ledger import Json, conflict_json, record_json
 
 from ._options import Env, ledger_command
-from ._output import clean, elide, emit_json, emit_json_lines, table, terminal_width, value_text
+from ._output import (
+    clean,
+    clock_time,
+    elide,
+    emit_json,
+    emit_json_lines,
+    table,
+    terminal_width,
+    value_text,
+    when,
+)
 
 
 @click.command()
@@ -42,11 +52,15 @@ def conflicts(env: Env, task_id: str | None) -> None:
             (
                 state.short(c.task),
                 field,
-                f"{value_text(c.lost.change.new)} ({elide(lost.session, 24)} {lost.at[11:23]}Z)",
-                f"{value_text(c.won.change.new)} ({elide(won.session, 24)} {won.at[11:23]}Z)",
+                _side(c.lost.change.new, lost.session, lost.at),
+                _side(c.won.change.new, won.session, won.at),
             )
         )
     click.echo(table(("TASK", "FIELD", "LOST", "LOST TO"), rows, terminal_width()))
+
+
+def _side(value: Json, session: str, at: str) -> str:
+    return f"{value_text(value)} ({elide(session, 24)} {clock_time(at)})"
 
 
 @click.command()
@@ -62,7 +76,7 @@ def blame(env: Env, task_id: str) -> None:
     rows = []
     for field, value, stamp in lines:
         shown = f"blockedBy.{state.short(field[10:])}" if field.startswith("blockedBy.") else field
-        rows.append((elide(shown, 40), value_text(value, 48), clean(stamp.session), stamp.at))
+        rows.append((elide(shown, 40), value_text(value, 48), clean(stamp.session), when(stamp.at)))
     click.echo(table(("FIELD", "VALUE", "SET BY", "AT"), rows, terminal_width()))
 
 

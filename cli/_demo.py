@@ -12,7 +12,7 @@ import click
 from ledger import Edits, Ledger
 from sim import SimOp, run_ledger, run_naive
 
-from ._output import table
+from ._output import clock_time, table
 
 
 @click.command()
@@ -80,7 +80,7 @@ def _run(root: Path, sessions: int) -> None:
     click.echo(_indent(table(("ID", "STATUS", "OWNER", "SUBJECT"), rows)))
     click.echo(f"\naudit trail of {state.short(design.id)}, the contested task:")
     trail = [
-        (r.at[11:23], r.session, r.kind, ", ".join(_names(r.fields)))
+        (clock_time(r.at), r.session, r.kind, ", ".join(_names(r.fields)))
         for r in reader.history(design.id)
     ]
     click.echo(_indent(table(("TIME", "SESSION", "OP", "CHANGED"), trail)))

@@ -74,9 +74,16 @@ class LazyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except Contention as exc:
-            raise ContentionClickError(str(exc)) from exc
+            raise ContentionClickError(_safe(exc)) from exc
         except LedgerError as exc:
-            raise LedgerClickError(str(exc)) from exc
+            raise LedgerClickError(_safe(exc)) from exc
+
+
+def _safe(exc: Exception) -> str:
+    """An error's message, which may quote stored text, made safe for a terminal."""
+    from ._output import clean
+
+    return clean(str(exc))
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -84,9 +91,10 @@ class LazyGroup(click.Group):
 def cli() -> None:
     """A shared task list that never loses an update.
 
-    Every session appends to its own log under <home>/<list>/.ledger/logs;
-    every reader merges all logs into the same state, materialized as Claude
-    Code task files (<home>/<list>/<id>.json). No shared lock anywhere.
+    Every session appends to its own log (in a data folder beside <home>,
+    see docs/format.md); every reader merges all logs into the same state,
+    materialized as Claude Code task files (<home>/<list>/<id>.json). No
+    shared lock anywhere.
 
     Exit codes: 0 done, 1 error you can fix, 2 usage error, 3 held by another
     session (or nothing to claim).

@@ -61,9 +61,16 @@ class Moment(click.ParamType):  # type: ignore[type-arg]
 
     name = "TIME"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+    def __init__(self, *, now_is_current: bool = False) -> None:
+        self.now_is_current = now_is_current
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int | None:
         if isinstance(value, int):
             return value
+        if self.now_is_current and str(value).strip().lower() == "now":
+            return None  # the current state, whatever clocks say (docs/semantics.md)
         try:
             return parse_time(str(value), time.time_ns() // 1_000_000)
         except InvalidValue as exc:
@@ -141,6 +148,9 @@ def _shared(func: Callable[..., Any], acting_session: bool) -> Callable[..., Any
         # A read-only command records nothing, so it needs no acting session.
         session = kwargs.pop("session") if acting_session else "reader"
         env = Env(Ledger.open(home, list_id, session, long_lived=False), as_json)
+        from ._output import progress
+
+        env.ledger.reader.progress = progress
         try:
             return func(env, *args, **kwargs)
         finally:

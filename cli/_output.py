@@ -11,6 +11,7 @@ is exact (JSON escapes what it must).
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import sys
@@ -48,20 +49,35 @@ def clean(text: str, *, lines: bool = False) -> str:
     return pattern.sub(_escape, text) if pattern.search(text) else text
 
 
+# what JSON may carry raw but a terminal could act on: DEL, C1 and the format controls
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def json_text(value: Any, *, indent: int | None = None) -> str:
+    """Strict JSON (no NaN or Infinity) in which no character can act on a terminal.
+
+    JSON escapes C0 controls itself; the others are written as ``\\uXXXX``
+    escapes too (they can only occur inside strings), so the value read back
+    is exactly the same.
+    """
+    separators = None if indent is not None else (",", ":")
+    text = json.dumps(value, ensure_ascii=False, indent=indent, separators=separators,
+                      allow_nan=False)  # fmt: skip
+    return _JSON_UNSAFE.sub(_json_escape, text) if _JSON_UNSAFE.search(text) else text
+
+
 def emit_json(value: Any) -> None:
     """Print one JSON document (strict: no NaN or Infinity)."""
-    click.echo(json.dumps(value, ensure_ascii=False, indent=2, allow_nan=False))
+    click.echo(json_text(value, indent=2))
 
 
 def emit_json_lines(values: Iterable[Any]) -> None:
     """Print one compact JSON object per line."""
-    click.echo(
-        "".join(
-            json.dumps(v, ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n"
-            for v in values
-        ),
-        nl=False,
-    )
+    click.echo("".join(json_text(v) + "\n" for v in values), nl=False)
 
 
 def elide(text: str, width: int) -> str:
@@ -72,9 +88,24 @@ def elide(text: str, width: int) -> str:
     return flat if len(flat) <= width else flat[: max(width - 1, 0)] + "…"
 
 
+_ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z")
+
+
 def when(iso: str) -> str:
-    """An ISO 8601 UTC time as people read it: ``2026-11-23 21:54:00Z``."""
-    return iso[:19].replace("T", " ") + "Z" if len(iso) >= 19 else clean(iso)
+    """An ISO 8601 UTC time as people read it: ``2026-11-23 21:54:00Z``.
+
+    A time from a log is untrusted: anything not of that form is shown escaped.
+    """
+    if _ISO.fullmatch(iso):
+        return iso[:19].replace("T", " ") + "Z"
+    return clean(iso[:40])
+
+
+def clock_time(iso: str) -> str:
+    """The time of day of an ISO 8601 UTC time, to the millisecond: ``21:54:00.123Z``."""
+    if _ISO.fullmatch(iso):
+        return iso[11:23].rstrip("Z") + "Z"
+    return clean(iso[:40])
 
 
 def when_ms(ms: int) -> str:
@@ -83,7 +114,10 @@ def when_ms(ms: int) -> str:
 
 
 def terminal_width() -> int | None:
-    """The width of the terminal stdout goes to, or None when it is not a terminal."""
+    """The width to fit lines to: ``$COLUMNS`` if set, else the terminal's; None for a pipe."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) >= 20:
+        return int(columns)
     try:
         if not sys.stdout.isatty():
             return None
@@ -127,11 +161,12 @@ def lease_text(task: Task, now_ms: int) -> str:
     if lease is None:
         return "-"
     holder = clean(lease.holder)
+    until = when_ms(lease.until_ms)
     if task.holder(now_ms) is not None:
-        return f"held by {holder} until {lease.until} ({ago(lease.until_ms - now_ms)} left)"
+        return f"held by {holder} until {until} ({ago(lease.until_ms - now_ms)} left)"
     if lease.live(now_ms):
         return f"{holder}'s claim ended with the task ({task.status.value})"
-    return f"{holder}'s lease ran out at {lease.until} ({ago(now_ms - lease.until_ms)} ago)"
+    return f"{holder}'s lease ran out at {until} ({ago(now_ms - lease.until_ms)} ago)"
 
 
 def value_text(value: Json, width: int = 40) -> str:

@@ -23,6 +23,7 @@ from ._output import (
     terminal_width,
     value_text,
     when,
+    when_ms,
 )
 
 if TYPE_CHECKING:  # a list answered from the snapshot never loads the model
@@ -88,7 +89,7 @@ def print_tasks(
 
 AT = click.option(
     "--at",
-    type=Moment(),
+    type=Moment(now_is_current=True),
     metavar="TIME",
     help="The state as of TIME (ISO 8601, or 10m, 2h, 3d ago): time travel.",
 )
@@ -163,7 +164,7 @@ def show(env: Env, task_id: str, at: int | None) -> None:
         lines.append(("lease", lease_text(task, now)))
     for label, stamp in (("created", task.created), ("updated", task.updated)):
         if stamp is not None:
-            lines.append((label, f"{stamp.at} by {clean(stamp.session)}"))
+            lines.append((label, f"{when(stamp.at)} by {clean(stamp.session)}"))
     width = max(len(k) for k, _ in lines)
     out = [f"{k.ljust(width)}  {v}" for k, v in lines]
     if task.description:
@@ -172,17 +173,20 @@ def show(env: Env, task_id: str, at: int | None) -> None:
     if task.notes:
         out += ["", "notes:"]
         for n in task.notes:
-            out.append(f"  {n.stamp.at} {clean(n.stamp.session)}:")
+            out.append(f"  {when(n.stamp.at)} {clean(n.stamp.session)}:")
             out += ["    " + ln for ln in clean(n.text, lines=True).splitlines()]
     if at is not None:
-        out = [f"(as of {iso_ms(now)})", *out]
+        out = [f"(as of {when_ms(now)})", *out]
     click.echo("\n".join(out))
 
 
 def summary(state: State, record: Record) -> str:
     """The changes of an op on one line: ``field: old → new``, long values elided."""
     parts = []
-    for name, change in record.fields.items():
+    fields = record.fields
+    if "note" in fields:  # what a note says comes first, then what it renewed
+        fields = {"note": fields["note"], **fields}
+    for name, change in fields.items():
         if name == "note" and isinstance(change, str):
             parts.append(f"note {value_text(change)}")
         elif name in ("metadata", "blockedBy", "blocks") and isinstance(change, dict):
@@ -196,7 +200,7 @@ def summary(state: State, record: Record) -> str:
 
 def _shown(value: Json, lease: bool) -> str:
     if lease and type(value) is int:
-        return iso_ms(value)
+        return "until " + when_ms(value)
     return value_text(value)
 
 

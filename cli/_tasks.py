@@ -26,6 +26,8 @@ def _done(env: Env, task: Task, verb: str) -> None:
     if env.as_json:
         emit_json(task_json(task, state, env.ledger.clock()))
     else:
+        if env.ledger.last_op is None:
+            verb = "unchanged (nothing to change):"
         click.echo(f"{verb} {state.short(task.id)}  {clean(task.subject)}")
 
 

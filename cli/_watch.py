@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 from types import FrameType
@@ -12,7 +11,7 @@ import click
 from ledger import Filter, Follower, Ledger, LiveEvent, NotFound, default_session, record_json
 
 from ._options import Env, SessionName, TaskRef, flush_warnings, reader_command
-from ._output import elide, when
+from ._output import elide, json_text, when
 from ._query import summary
 
 
@@ -90,7 +89,7 @@ def watch(
                 for event in batch:
                     if env.as_json:
                         data = record_json(event.record, ledger.seen())
-                        click.echo(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+                        click.echo(json_text(data))
                     else:
                         click.echo(_line(ledger, event))
                 sys.stdout.flush()

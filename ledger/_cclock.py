@@ -21,6 +21,7 @@ Checked against Claude Code 2.1.112 and 2.1.332 (docs/claude-code.md).
 from __future__ import annotations
 
 import errno
+import stat
 import time
 from collections.abc import Callable
 
@@ -80,6 +81,9 @@ class LockDir:
                 self.held = True
                 return
             st = self.folder.lstat(self.lock)
+            if st is not None and not stat.S_ISDIR(st.st_mode):
+                # proper-lockfile only ever makes folders: this is no one's lock
+                raise Busy(f"{self.folder.path / self.lock} is not a lock folder")
             if st is not None and self.clock() - st.st_mtime > STALE_S:
                 try:
                     self.folder.rmdir(self.lock)  # stale: its holder died

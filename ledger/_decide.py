@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from . import _json
 from ._checks import (
     ACTIVE_FORM_MAX,
     DESCRIPTION_MAX,
@@ -270,6 +271,33 @@ def _meta_changes(task: Task | None, edits: Edits) -> Pairs:
     return tuple(sorted(out.items()))
 
 
+def _same(a: Json, b: Json) -> bool:
+    """Equal as JSON values (``1``, ``1.0`` and ``true`` are three different values)."""
+    return type(a) is type(b) and _json.dumps(a) == _json.dumps(b)
+
+
+def _effective(
+    state: State, now: Task, fields: list[tuple[str, Change]], metadata: Pairs,
+    blocked_by: Pairs, blocks: Pairs,
+) -> tuple[list[tuple[str, Change]], Pairs, Pairs, Pairs]:  # fmt: skip
+    """Drop the changes that the task already shows as it stands now."""
+    current = {"subject": now.subject, "activeForm": now.active_form,
+               "status": now.status.value, "owner": now.owner}  # fmt: skip
+    meta = now.meta()
+    fields = [(n, c) for n, c in fields if not _same(current.get(n), c.new)]
+    metadata = tuple(
+        (k, c)
+        for k, c in metadata
+        if not (_same(meta.get(k), c.new) and (k in meta) is (c.new is not None))
+    )
+    blocked_by = tuple((o, c) for o, c in blocked_by if (o in now.blocked_by) is not c.new)
+    blocks = tuple(
+        (o, c) for o, c in blocks
+        if o not in state.tasks or (now.id in state.tasks[o].blocked_by) is not c.new
+    )  # fmt: skip
+    return fields, metadata, blocked_by, blocks
+
+
 def plan_create(state: State, task_id: str, edits: Edits) -> Op:
     """Decide a create.
 
@@ -349,6 +377,9 @@ def plan_update(
             description = Change(task.description, merged)
     blocked_by, blocks = _edges(state, seen, now.id, edits, task, state.short(now.id))
     metadata = _meta_changes(task, edits)
+    if kind is OpKind.UPDATE:  # what already holds is no change (a claim still records)
+        fields, metadata, blocked_by, blocks = _effective(state, now, fields, metadata,
+                                                          blocked_by, blocks)  # fmt: skip
     if not (fields or description or metadata or blocked_by or blocks):
         return None
     if actor is not None and renew is not None:

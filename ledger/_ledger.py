@@ -83,6 +83,8 @@ class Ledger:
             layout, clock, self.warnings, long_lived=long_lived, machine=self.machine
         )
         self._writers: dict[str, Writer] = {}
+        #: the op this session's last write appended (None: it changed nothing)
+        self.last_op: Op | None = None
         self._view: View | None = None
         self._claims: Claims | None = None
 
@@ -274,6 +276,8 @@ class Ledger:
         """Append the op ``decide`` makes as this session, then bring its task files in line."""
         self._adopt()
         committed = self._construct_writer(session or self.session).commit(decide)
+        if session is None:
+            self.last_op = committed.op
         if committed.op is not None:
             touched = {committed.op.task, *(other for other, _ in committed.op.blocks)}
             touched |= {b for b, _ in committed.op.blocked_by}

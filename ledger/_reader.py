@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 _SAVE_EVERY_S = 0.25  # a long-lived reader writes snapshots at most this often
 _COLLECT_EVERY_S = 60.0
+#: a read with at least this many log bytes to get through says so (``progress``)
+PROGRESS_BYTES = 2_000_000
 
 
 class Reader:
@@ -67,6 +69,8 @@ class Reader:
         #: keep the records each catch-up accepts in ``fresh_records`` (a follower drains them)
         self.collecting = False
         self.fresh_records: list[Record] = []
+        #: told when a read has a lot of log to get through (the CLI says so on a terminal)
+        self.progress: Callable[[str], None] | None = None
 
     # ---------------------------------------------------------------- folders
 
@@ -99,7 +103,15 @@ class Reader:
             if fresh is not None:
                 return fresh
         replayer = self._replayer()
-        accepted = replayer.catch_up()
+        stats = self.log_stats()
+        if self.progress is not None:
+            unread = sum(
+                st.st_size - (c.offset if (c := replayer.cursors.get(n)) else 0)
+                for n, st in stats.items()
+            )
+            if unread >= PROGRESS_BYTES:
+                self.progress(f"reading {unread / 1e6:.1f} MB of logs ...")
+        accepted = replayer.catch_up(stats)
         if self.collecting:
             self.fresh_records.extend(accepted)
         self._report(replayer)
@@ -260,7 +272,10 @@ class Reader:
     def save(self, *, force: bool = False) -> None:
         """Write a snapshot of what the replayer read, if it read anything new (best effort)."""
         replayer = self.replayer
-        if replayer is None:
+        if replayer is None or replayer.multi:
+            return  # (a writer named by two logs: every read replays, see ``Replayer``)
+        if replayer.shards.broken is not None:
+            self.drop()  # a snapshot file is damaged: the next read starts from the logs
             return
         now = time.monotonic()
         if self.long_lived and not force and now - self._saved_at < _SAVE_EVERY_S:

@@ -10,7 +10,13 @@ It accepts every writer's records strictly in that writer's sequence order --
 pycrdt can lose data for good when two or more later updates of one client
 arrive before an earlier one -- while the order across writers does not
 matter. A record seen twice (a copied log, a sync) is accepted once; one that
-arrives ahead of a gap is held back until the gap fills. Lines that are torn,
+arrives ahead of a gap is held back until the gap fills. A record is read only
+from a log named after its own session and writer. When two logs name the
+same writer (a copied or forged file), that writer's records are accepted
+only as far as every such log agrees byte for byte: from the first seq where
+two of them differ, none is applied (pycrdt would keep whichever came first,
+so readers would disagree). The state is a function of the files present,
+whatever order they were read or appeared in. Lines that are torn,
 not strict JSON, of an unknown version or malformed, and updates pycrdt
 rejects, are skipped with one warning each (``_log.classify`` words them);
 nothing stops a replay.
@@ -32,6 +38,7 @@ from pathlib import Path
 
 from ._errors import CacheBroken, StorageError
 from ._fs import Dir
+from ._ids import parse_log_name
 from ._index import Index
 from ._layout import scan_logs
 from ._log import (
@@ -45,7 +52,7 @@ from ._log import (
     parse_record,
     torn_tail,
 )
-from ._model import HLC_ZERO, Hlc
+from ._model import HLC_ZERO, Hlc, Partial
 from ._shards import Shards
 from ._snapshot import Base, LogMark
 from ._state import State
@@ -132,12 +139,20 @@ class Replayer:
         self._torn: dict[str, int] = {}
         self._gaps: set[tuple[str, int]] = set()
         self._base_marks: dict[str, LogMark] = {}
+        #: writers named by more than one log, and per (writer, seq) the digest and log first read
+        self.multi: set[str] = set()
+        self._versions: dict[tuple[str, int], tuple[str, str]] = {}
+        #: per writer whose logs disagree, the first seq where they do
+        self.forks: dict[str, int] = {}
         self.index = (
             Index(machine=machine)
             if base is None
             else Index(base.rows, base.edges, base.derived, machine, base.aliases)
         )
         self.shards = Shards(self.index, base, client_id, self._warn)
+        self.shards.recover = self._recover_shard
+        self._machine = machine
+        self._fresh: Replayer | None = None
         if base is not None:
             self._restore(base)
 
@@ -169,12 +184,32 @@ class Replayer:
         with folder, gc_paused():
             found = scan_logs(folder) if stats is None else stats
             names = sorted(found) if order is None else [n for n in order if n in found]
+            if self.names is not None:
+                names = [n for n in names if n in self.names]
+            self._note_shared(names)
             for name in names:
-                if self.names is None or name in self.names:
-                    self._read(folder, name, found[name], accepted)
+                self._read(folder, name, found[name], accepted)
+            for writer in sorted(self.multi):
+                self._release(writer, accepted)
             self.shards.settle_all()
         self._report_gaps()
         return accepted
+
+    def _note_shared(self, names: list[str]) -> None:
+        """Find writers that more than one log names; a new one voids what was accepted."""
+        files: dict[str, list[str]] = {}
+        for name in names:
+            owner = parse_log_name(name)
+            if owner is not None:
+                files.setdefault(owner[1], []).append(name)
+        for writer, logs in files.items():
+            if len(logs) < 2 or writer in self.multi:
+                continue
+            progress = self.writers.get(writer)
+            if progress is not None and (progress.applied or progress.pending):
+                # what was accepted from one log may disagree with the other
+                raise CacheBroken(f"writer {writer} is named by more than one log ({logs[-1]})")
+            self.multi.add(writer)
 
     def _read(self, folder: Dir, name: str, st: os.stat_result, accepted: list[Record]) -> None:
         cursor = self.cursors.get(name)
@@ -182,6 +217,7 @@ class Replayer:
             cursor = self.cursors[name] = Cursor()
         if cursor.offset + cursor.tail == st.st_size and cursor.offset:
             return  # nothing new (a torn tail stays as it was)
+        owner = parse_log_name(name)
         try:
             for line in cursor.read(folder, name):
                 item = classify(name, line)
@@ -189,6 +225,17 @@ class Replayer:
                     self._warn(item)
                     continue
                 record: Record = item  # type: ignore[assignment]
+                if owner != (record.session, record.writer):
+                    self._warn(
+                        LogWarning(
+                            name,
+                            line.number,
+                            f"record of session {record.session!r} writer {record.writer} "
+                            "in another writer's log, skipped",
+                            "foreign",
+                        )
+                    )
+                    continue
                 seq, _, _ = self.heads.get(name, (0, None, ""))
                 if record.seq > seq:
                     self.heads[name] = (record.seq, line.data, "")
@@ -221,11 +268,60 @@ class Replayer:
         progress = self.writers.get(record.writer)
         if progress is None:
             progress = self.writers[record.writer] = WriterProgress()
+        if record.writer in self.multi:
+            if self._same_version(name, number, record, data, progress):
+                progress.pending.setdefault(record.seq, (name, number, record, data))
+            return  # accepted by ``_release`` once every log was read
         if record.seq <= progress.applied or record.seq in progress.pending:
             return  # a duplicate
         if record.seq != progress.applied + 1:
             progress.pending[record.seq] = (name, number, record, data)
             return
+        self._chain(name, number, record, progress, accepted)
+
+    def _same_version(
+        self, name: str, number: int, record: Record, data: bytes, progress: WriterProgress
+    ) -> bool:
+        """Check a shared writer's record against the other logs' (False: not to be queued)."""
+        key = (record.writer, record.seq)
+        mine = digest(data)
+        known = self._versions.setdefault(key, (mine, name))
+        if known[0] == mine:
+            return record.seq > progress.applied
+        if record.seq <= progress.applied:
+            raise CacheBroken(f"writer {record.writer} forks at seq {record.seq}, already applied")
+        if record.seq < self.forks.get(record.writer, record.seq + 1):
+            self.forks[record.writer] = record.seq
+        self._warn(
+            LogWarning(
+                name,
+                number,
+                f"writer {record.writer} is also named by {known[1]}, which holds a different "
+                f"seq {record.seq}; no record of it from seq {record.seq} on is applied "
+                "(run verify)",
+                "fork",
+            )
+        )
+        return False
+
+    def _release(self, writer: str, accepted: list[Record]) -> None:
+        """Accept a shared writer's records up to the first seq where its logs disagree."""
+        progress = self.writers.get(writer)
+        if progress is None:
+            return
+        fork = self.forks.get(writer)
+        for seq in [s for s in progress.pending if fork is not None and s >= fork]:
+            del progress.pending[seq]
+        first = progress.pending.pop(progress.applied + 1, None)
+        if first is not None:
+            name, number, record, _ = first
+            self._chain(name, number, record, progress, accepted)
+
+    def _chain(
+        self, name: str, number: int, record: Record, progress: WriterProgress,
+        accepted: list[Record],
+    ) -> None:  # fmt: skip
+        """Accept ``record`` and every held-back one that follows it."""
         while True:
             self._accept(name, number, record)
             progress.applied = record.seq
@@ -233,7 +329,7 @@ class Replayer:
             nxt = progress.pending.pop(record.seq + 1, None)
             if nxt is None:
                 return
-            name, number, record, data = nxt
+            name, number, record, _ = nxt
 
     def _accept(self, name: str, number: int, record: Record) -> None:
         try:
@@ -264,6 +360,8 @@ class Replayer:
         """Take in a record this replayer's documents just wrote and its writer appended."""
         progress = self.writers.setdefault(record.writer, WriterProgress())
         progress.applied = record.seq
+        if record.writer in self.multi:
+            self._versions[(record.writer, record.seq)] = (digest(line), name)
         self.heads[name] = (record.seq, line, "")
         self._clock(record)
 
@@ -296,6 +394,11 @@ class Replayer:
         pycrdt clocks, which corrupts every replica that has them.
         """
         progress = self.writers.get(writer)
+        last = self.last_hlc.get(writer, HLC_ZERO)
+        if last.ms > self.clock() + MAX_AHEAD_MS:
+            return f"its clock ran ahead to {last}"
+        if writer in self.forks:
+            return f"another log holds a different seq {self.forks[writer]} of it"
         if progress is not None and progress.pending:
             return f"seq {progress.applied + 1} of its log is missing or unreadable"
         client = int(writer, 16)
@@ -338,6 +441,8 @@ class Replayer:
                         if type(item) is LogWarning:
                             continue
                         record: Record = item  # type: ignore[assignment]
+                        if parse_log_name(name) != (record.session, record.writer):
+                            continue
                         progress = self.writers.get(record.writer)
                         if progress is None or record.seq > progress.applied:
                             continue
@@ -348,6 +453,16 @@ class Replayer:
                     continue
         rejected = self.shards.rejected
         return sorted((r for r in found.values() if r.ref not in rejected), key=lambda r: r.key)
+
+    def _recover_shard(self, shard: str) -> dict[str, Partial]:
+        """A shard's tasks replayed from the first byte of every log (its snapshot is damaged)."""
+        if self._fresh is None:
+            self._fresh = Replayer(
+                self.logs, trusted=self.trusted, until_ms=self.until_ms, names=self.names,
+                clock=self.clock, machine=self._machine,
+            )  # fmt: skip
+            self._fresh.catch_up()
+        return self._fresh.shards.settle(shard)
 
     def task_ids(self, shard: str) -> list[str]:
         """The ids of one shard's tasks (applying what waits for it)."""
@@ -395,6 +510,9 @@ class Replayer:
     def _restore(self, base: Base) -> None:
         """Resume where ``base`` stopped (raises CacheBroken when it does not fit the logs)."""
         self._base_marks = dict(base.logs)
+        owners = [o[1] for n in base.logs if (o := parse_log_name(n)) is not None]
+        if len(owners) != len(set(owners)):
+            raise CacheBroken("a writer is named by more than one log")
         folder = self._open()
         stats = scan_logs(folder)
         try:

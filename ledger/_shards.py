@@ -78,6 +78,9 @@ class Shards:
         self._tick = 0
         # shards whose resolved tasks a handed-out state shares: copied before a change
         self._shared: set[str] = set()
+        #: what a damaged snapshot file said, and where a shard it cannot give comes from then
+        self.broken: str | None = None
+        self.recover: Callable[[str], dict[str, Partial]] | None = None
 
     def _slot(self, shard: str) -> _Slot:
         slot = self._slots.get(shard)
@@ -261,10 +264,23 @@ class Shards:
         def load(shard: str) -> dict[str, Task]:
             found = view.get(shard)
             if found is None:
-                found = {} if base is None else base.tasks(shard)
+                found = {} if base is None else self._base_tasks(base, shard)
             return {task_id: p.task for task_id, p in found.items()}
 
         return load
+
+    def _base_tasks(self, base: Base, shard: str) -> dict[str, Partial]:
+        """A shard's tasks from the snapshot; from the logs when its file is damaged."""
+        try:
+            return base.tasks(shard)
+        except CacheBroken as exc:
+            if self.recover is None:
+                raise
+            if self.broken is None:
+                self.broken = str(exc)
+                self.warn(LogWarning("", 0, f"the derived cache was broken ({exc}): "
+                                     "read from the logs", "cache"))  # fmt: skip
+            return self.recover(shard)
 
     def short_of(self, shard: str, client: int) -> bool:
         """Whether a writer's updates in a shard could not all be integrated."""

@@ -15,8 +15,8 @@ def parse_time(text: str, now_ms: int) -> int:
     """Turn a time argument into epoch milliseconds.
 
     Args:
-        text: ``2026-11-23T21:54:00Z``, ``2026-11-23``, ``10m`` (ago), ``2h``, ``3d``...
-            An ISO time without a zone is taken as UTC.
+        text: ``now``, ``2026-11-23T21:54:00Z``, ``2026-11-23``, ``10m`` (ago), ``2h``,
+            ``3d``... An ISO time without a zone is taken as UTC.
         now_ms: the present, for relative forms.
 
     Raises:
@@ -25,8 +25,10 @@ def parse_time(text: str, now_ms: int) -> int:
     value = text.strip()
     problem = InvalidValue(
         f"cannot read {text!r} as a time: use ISO 8601 (2026-11-23T21:54:00Z) "
-        "or a relative form like 10m, 2h, 3d"
+        "or a relative form like 10m, 2h, 3d, or now"
     )
+    if value.lower() == "now":
+        return now_ms
     match = _RELATIVE.fullmatch(value)
     try:
         if match:

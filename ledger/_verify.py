@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import _json
 from ._doc import DESCRIPTION, NOTES
 from ._errors import StorageError
 from ._fold import parse_entry, parse_note
@@ -177,14 +178,37 @@ def _mismatches(
             got, stamp = parsed
             if (stamp.session, stamp.seq, stamp.hlc) != (record.session, record.seq, record.hlc):
                 problems.append(f"{key} is stamped {stamp.ref}, not by this record")
-            elif got != value:
-                problems.append(f"{key} holds {got!r}, the fields claim {value!r}")
+            elif got != value or type(got) is not type(value):
+                problems.append(f"{key} {_differ(got, value)}")
         extra = changed - set(expected) - {DESCRIPTION, NOTES}
         if extra:
             problems.append("it also changes " + ", ".join(sorted(extra)))
         if task == record.task:
             problems += _text_mismatches(op, old, new, changed)
     return problems
+
+
+def _differ(got: Json, claimed: Json, width: int = 40) -> str:
+    """Say how a value differs from the one claimed, showing where (values can be long)."""
+    shown, said = _json.dumps(got), _json.dumps(claimed)
+    if shown == said:
+        return f"holds {shown} as {type(got).__name__}, the fields claim {type(claimed).__name__}"
+    if len(shown) <= width and len(said) <= width:
+        return f"holds {shown}, the fields claim {said}"
+    at = next(
+        (i for i, (x, y) in enumerate(zip(shown, said, strict=False)) if x != y),
+        min(len(shown), len(said)),
+    )
+    start = max(at - width // 4, 0)
+
+    def window(text: str) -> str:
+        part = text[start : start + width]
+        return ("…" if start else "") + part + ("…" if start + width < len(text) else "")
+
+    return (
+        f"holds {window(shown)}, the fields claim {window(said)} "
+        f"(they differ from character {at + 1} of {len(shown)} and {len(said)})"
+    )
 
 
 def _text_mismatches(

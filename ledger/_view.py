@@ -172,6 +172,7 @@ class View:
         with folder, Baselines(self.layout) as marks:
             self._restore_highwatermark(folder, state)
             for task in visible:
+                marks.forget(task.id)  # the folder went, not the task: written again
                 self._file(folder, marks, task.id, None, out)
 
     def _pass(

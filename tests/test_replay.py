@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -101,15 +102,19 @@ def test_same_records_any_order_with_duplicates_same_state(
         lines += path.read_bytes().splitlines()
     reference = replay_dir(reference_dir)
 
-    # Deal the same records into files in any order, some more than once.
+    # Deal the same records into their writers' logs in any order, some more than
+    # once; and copies of some into decoy logs of other sessions (whose records
+    # are read only from their own logs), under the same writer ids.
     mixed = root / "mixed"
     mixed.mkdir()
     order = data.draw(st.permutations(range(len(lines))))
     extra = data.draw(st.lists(st.sampled_from(range(len(lines))), max_size=len(lines)))
-    files = data.draw(st.integers(1, 4))
-    for n, index in enumerate([*order, *extra]):
-        with open(mixed / f"mix{n % files}.{n % files:013x}.jsonl", "ab") as fh:
-            fh.write(lines[index] + b"\n")
+    decoys = data.draw(st.lists(st.sampled_from(range(len(lines))), max_size=len(lines)))
+    for n, index in enumerate([*order, *extra, *[-1 - d for d in decoys]]):
+        record = json.loads(lines[index if index >= 0 else -1 - index])
+        session = record["session"] if index >= 0 else f"decoy{n % 3}"
+        with open(mixed / f"{session}.{record['writer']}.jsonl", "ab") as fh:
+            fh.write(lines[index if index >= 0 else -1 - index] + b"\n")
     assert replay_dir(mixed) == reference
     # Idempotent: replaying the reference on top of itself changes nothing.
     replayer = Replayer(reference_dir)
@@ -135,8 +140,8 @@ def test_a_writers_records_out_of_order_are_held_until_the_gap_fills(tmp_path: P
     expected = replay_dir(a.logs)
     shuffled_dir = tmp_path / "shuffled"
     shuffled_dir.mkdir()
-    for attempt, perm in enumerate(itertools.islice(itertools.permutations(lines), 0, 400, 37)):
-        target = shuffled_dir / f"x{attempt}.{attempt:013x}.jsonl"
+    for perm in itertools.islice(itertools.permutations(lines), 0, 400, 37):
+        target = shuffled_dir / log.name  # (shuffled within its own log)
         target.write_bytes(b"\n".join(perm) + b"\n")
         assert replay_dir(shuffled_dir) == expected
         target.unlink()

@@ -49,7 +49,7 @@ def test_editing_one_byte_of_a_middle_record_is_found(run: Run, log: Path) -> No
     assert f"{log.name}:4: error: hash chain broken: prev does not match line 3" in out
     assert (
         f"{log.name}:3: error: update does not match its fields: "
-        f"m:k:{log.name.split('.')[1]} holds '1'"
+        f'm:k:{log.name.split(".")[1]} holds "1", the fields claim "7"'
     ) in out
     # and the cache saw the log at another size and time: a log changed in place
     assert f"{log.name}: error: changed since the cache read it" in out
