@@ -37,6 +37,7 @@ COMMANDS = {
     "simulate": "cli._sim:simulate_command",
     "demo": "cli._demo:demo",
     "mcp": "cli._mcp:mcp_command",
+    "claude-code": "cli._claude:claude_code",
 }
 
 EXIT_ERROR = 1

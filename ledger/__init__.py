@@ -18,6 +18,12 @@ if TYPE_CHECKING:
     from ._audit import Conflict as Conflict
     from ._audit import Write as Write
     from ._checks import DEFAULT_LEASE_S as DEFAULT_LEASE_S
+    from ._claude import HookAnswer as HookAnswer
+    from ._claude import handle_hook as handle_hook
+    from ._claude import install_hooks as install_hooks
+    from ._claude import register_mcp as register_mcp
+    from ._claude import settings_file as settings_file
+    from ._claude import uninstall_hooks as uninstall_hooks
     from ._decide import Edits as Edits
     from ._errors import Ambiguous as Ambiguous
     from ._errors import Blocked as Blocked
@@ -80,6 +86,12 @@ __version__ = "0.2.0"
 
 
 _EXPORTS = {
+    "HookAnswer": "_claude",
+    "handle_hook": "_claude",
+    "install_hooks": "_claude",
+    "register_mcp": "_claude",
+    "settings_file": "_claude",
+    "uninstall_hooks": "_claude",
     "Conflict": "_audit",
     "Write": "_audit",
     "DEFAULT_LEASE_S": "_checks",

@@ -243,14 +243,29 @@ class Baselines:
         self.dirty = True
 
     @staticmethod
-    def hint(layout: Layout, name: str) -> str | None:
-        """The session a hook said writes ``<name>.json`` now, if it said so lately."""
+    def name_writer(layout: Layout, names: list[str], session: str, until_ms: int) -> None:
+        """Say that ``session`` writes these files until ``until_ms`` (a hook's word;
+        the name ``.create`` stands for a file Claude Code is about to create)."""
+        folder = layout.open("view", create=True)
+        assert folder is not None
+        body = f"{session} {until_ms}".encode()
+        with folder:
+            for name in names:
+                if name == ".create" or is_native_id(name) or is_task_id(name):
+                    folder.write_atomic(f"{name}.by", body)
+
+    @staticmethod
+    def hint(layout: Layout, name: str, *, creating: bool = False) -> str | None:
+        """The session a hook said writes ``<name>.json`` now, if it said so lately
+        (``creating``: a new file, which a hook may have announced before its name)."""
         folder = layout.open("view")
         if folder is None:
             return None
         with folder:
             try:
-                data = folder.read(f"{name}.by", limit=256) or folder.read(".create.by", limit=256)
+                data = folder.read(f"{name}.by", limit=256)
+                if data is None and creating:
+                    data = folder.read(".create.by", limit=256)
             except OSError:
                 return None
         if data is None:

@@ -188,6 +188,7 @@ class ClaimCheck:
         self.session = claims.session
         self.task_id = task_id
         self.force = force
+        self.past_blockers = False
         self.now_ms = claims.clock()
         self.folder = ClaimFolder(claims.layout, task_id)
         self.number, self.generation = self.folder.latest()
@@ -199,7 +200,7 @@ class ClaimCheck:
         holder = state.rows[self.task_id].holder(self.now_ms)
         if holder is None and not log_only:
             holder = self.file_holder
-        return Actor(self.session, self.now_ms, self.force, holder)
+        return Actor(self.session, self.now_ms, self.force, holder, self.past_blockers)
 
     def publish(self, kind: str, until_ms: int) -> Generation | None:
         """Publish the next generation; return the winner's if another process got there first."""
@@ -264,7 +265,9 @@ class Claims:
             )
         return found
 
-    def claim(self, seen: State, task_id: str, lease: int, force: bool) -> Committed:
+    def claim(
+        self, seen: State, task_id: str, lease: int, force: bool, *, past_blockers: bool = False
+    ) -> Committed:
         """Claim a task: win the next claim generation, then append the claim op.
 
         Raises:
@@ -272,6 +275,7 @@ class Claims:
             Blocked, InvalidValue, TaskDeleted: from planning the claim.
         """
         found = self.check(seen, task_id, force)
+        found.past_blockers = past_blockers
         plan_claim(seen, task_id, found.actor(seen), lease)
         won = found.publish(CLAIM, found.now_ms + lease)
         if won is not None and (won.session != self.session or won.kind != CLAIM):

@@ -51,12 +51,15 @@ class Actor:
         force: override another session's live claim.
         holder: the session holding the task under a live lease, as the
             service found it in the logs and in the claim files, if any.
+        past_blockers: claim a task whose blockers are not all completed (but
+            never one another session holds, unless ``force``).
     """
 
     session: str
     now_ms: int
     force: bool = False
     holder: str | None = None
+    past_blockers: bool = False
 
     def check_may_change_claim(self, state: State, task: Task, what: str) -> None:
         """Refuse a change of status, owner or existence while another session holds the task.
@@ -443,7 +446,7 @@ def plan_claim(
     if task.status is Status.COMPLETED:
         raise InvalidValue(f"task {short} is completed; there is nothing to claim")
     blockers = state.open_blockers(task)
-    if blockers and not actor.force:
+    if blockers and not (actor.force or actor.past_blockers):
         names = ", ".join(f"{state.short(b)} ({state.tasks[b].subject})" for b in blockers)
         raise Blocked(f"task {short} is blocked by {names}; claim it anyway with --force")
     if actor.holder not in (None, actor.session) and not actor.force:

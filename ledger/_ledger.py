@@ -132,7 +132,7 @@ class Ledger:
         if self._claims is None:
             from ._claims import Claims
 
-            self._claims = Claims(self.layout, self.session, self.clock, self.seen, self._commit)
+            self._claims = Claims(self.layout, self.session, self.clock, self.state, self._commit)
         return self._claims
 
     # --------------------------------------------------------------- the state
@@ -155,6 +155,11 @@ class Ledger:
         if changed or not settled(self.layout):
             outcome = self._construct_view().reconcile(changed)
             self._note(outcome)
+            if outcome.created and not state.rows:
+                self.warnings.append(
+                    f"adopted Claude Code's list {self.layout.view}: its {len(outcome.created)} "
+                    "tasks are recorded in the ledger and keep their numbers"
+                )
             if outcome.recorded:
                 state = self.reader.state()
         return state
@@ -229,7 +234,7 @@ class Ledger:
         """
         from ._audit import select
 
-        task_id = self.seen().resolve(ref) if ref is not None else None
+        task_id = self.state().resolve(ref) if ref is not None else None
         return select(self._trail(), task_id=task_id, session=session, since_ms=since_ms,
                       until_ms=until_ms, ops=ops, limit=limit)  # fmt: skip
 
@@ -241,7 +246,7 @@ class Ledger:
         """
         from ._audit import conflicts
 
-        task_id = self.seen().resolve(ref) if ref is not None else None
+        task_id = self.state().resolve(ref) if ref is not None else None
         return [c for c in conflicts(self._trail()) if task_id is None or c.task == task_id]
 
     def blame(self, ref: str) -> list[tuple[str, Json, Stamp]]:
@@ -303,7 +308,7 @@ class Ledger:
         """
         from ._decide import plan_create
 
-        plan_create(self.seen(), "the new task", edits)  # refuse a bad request before any lock
+        plan_create(self.state(), "the new task", edits)  # refuse a bad request before any lock
         committed = self._commit(lambda now, new_id: plan_create(now, new_id, edits))
         assert committed.op is not None
         return committed.state.tasks[committed.op.task]
@@ -333,7 +338,7 @@ class Ledger:
 
         if edits.is_empty():
             raise InvalidValue("nothing to update: name at least one field to change")
-        seen = based_on or self.seen()
+        seen = based_on or self.state()
         task_id = seen.resolve(ref)
         check = self._construct_claims().check(seen, task_id, force)
         committed = self._commit(
@@ -353,7 +358,7 @@ class Ledger:
         """
         from ._decide import plan_note
 
-        seen = self.seen()
+        seen = self.state()
         task_id = seen.resolve(ref)
         check = self._construct_claims().check(seen, task_id, False)
         committed = self._commit(lambda now, _: plan_note(now, task_id, text, check.actor(now)))
@@ -371,14 +376,19 @@ class Ledger:
         """
         from ._decide import plan_delete
 
-        seen = self.seen()
+        seen = self.state()
         task_id = seen.resolve(ref)
         check = self._construct_claims().check(seen, task_id, force)
         committed = self._commit(lambda now, _: plan_delete(now, task_id, seen, check.actor(now)))
         return self._task(committed, task_id)
 
     def claim(
-        self, ref: str, *, lease_seconds: float = DEFAULT_LEASE_S, force: bool = False
+        self,
+        ref: str,
+        *,
+        lease_seconds: float = DEFAULT_LEASE_S,
+        force: bool = False,
+        past_blockers: bool = False,
     ) -> Task:
         """Claim a task exclusively: owner := this session, status := in_progress.
 
@@ -390,15 +400,17 @@ class Ledger:
         Raises:
             NotFound, Ambiguous, TaskDeleted: for a bad id.
             InvalidValue: for a completed task or a lease that is not positive.
-            Blocked: for incomplete blockers (without ``force``).
+            Blocked: for incomplete blockers (without ``force`` or ``past_blockers``).
             ClaimHeld: when another session holds or just won the task.
             StorageError: when the log or the claim files cannot be written.
         """
         from ._claims import lease_ms
 
         lease = lease_ms(lease_seconds)
-        seen = self.seen()
-        committed = self._construct_claims().claim(seen, seen.resolve(ref), lease, force)
+        seen = self.state()
+        committed = self._construct_claims().claim(
+            seen, seen.resolve(ref), lease, force, past_blockers=past_blockers
+        )
         return self._task(committed, ref)
 
     def claim_ready(self, *, lease_seconds: float = DEFAULT_LEASE_S) -> Task:

@@ -61,6 +61,7 @@ class Outcome:
         written: file names (re)written.
         removed: file names removed.
         recorded: ops recorded from Claude Code's writes.
+        created: of those, the tasks Claude Code created.
         errors: what the file system refused.
     """
 
@@ -68,6 +69,7 @@ class Outcome:
     removed: list[str] = field(default_factory=list)
     recorded: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
 
 
 class View:
@@ -279,11 +281,11 @@ class View:
         if problem is not None:
             self.warnings.append(f"task file {name}.json not recorded: {problem}")
             return state, task_id
-        session = self._session(name)
         to_id = self._translator(state)
         if task_id is None or task_id not in state.rows:
             if not is_native_id(name) or wanted.id != name:
                 return state, None
+            session = self._session(name, creating=True)
             created: list[str] = []
 
             def create(now: State, new_id: str) -> Op:
@@ -292,7 +294,9 @@ class View:
 
             state = self.record(session, create)
             out.recorded.append(created[0])
+            out.created.append(created[0])
             return state, created[0]
+        session = self._session(name)
         task = state.tasks[task_id]
         seen = parse_file(base) if base is not None else None
         if seen is None:
@@ -346,9 +350,9 @@ class View:
     def _translator(self, state: State) -> Callable[[str], str | None]:
         return lambda ref: self._known(state, ref)
 
-    def _session(self, name: str) -> str:
+    def _session(self, name: str, *, creating: bool = False) -> str:
         """The session a hook said is writing this file, else the native session."""
-        return Baselines.hint(self.layout, name) or self.native_session
+        return Baselines.hint(self.layout, name, creating=creating) or self.native_session
 
     def _restore_highwatermark(self, folder: Dir, state: State) -> None:
         numbers = [int(n) for n in state.aliases.values() if n.isdigit()]
