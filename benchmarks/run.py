@@ -33,6 +33,7 @@ TABLES = {
     "cli": "CLI wall time (median of fresh processes)",
     "replay": "Replay",
     "mcp": "MCP server, per call through the SDK's stdio client",
+    "claude_code": "Beside Claude Code (native writes recorded, the check on every command)",
 }
 # Older parts that print their own tables; run as scripts with ``--all``.
 SCRIPTS = ("core", "claims", "audit", "watch")
