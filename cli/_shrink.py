@@ -12,7 +12,7 @@ def shrink_command(as_json: bool) -> None:
     try:
         import hypothesis  # noqa: F401
 
-        from sim._shrink import describe, find_smallest_losing_race, run_ledger, run_naive
+        from sim.shrink import describe, find_smallest_losing_race, run_ledger, run_naive
     except ImportError:
         raise click.ClickException(
             "simulate --shrink needs hypothesis: pip install 'taskledger[sim]'"

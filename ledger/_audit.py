@@ -11,10 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ._log import Record
+from ._errors import StorageError
+from ._ids import parse_log_name
+from ._log import Cursor, LogWarning, Record, classify
 from ._model import Change, Json, Op, Stamp
 from ._state import State
+
+if TYPE_CHECKING:
+    from ._replay import Replayer
 
 
 def touches(record: Record, task_id: str) -> bool:
@@ -179,3 +185,38 @@ def blame(
         out.append(("description", task.description, stamp))
     out += [(f"note {n}", note.text, note.stamp) for n, note in enumerate(task.notes, 1)]
     return out
+
+
+def trail(replayer: Replayer) -> list[Record]:
+    """Every record a replayer accepted (and pycrdt took), once, in HLC order.
+
+    A record is accepted exactly when its writer's records up to it are, so
+    this re-reads the logs up to the replayer's cursors and keeps those: the
+    audit trail never shows what the state skipped.
+    """
+    folder = replayer.open_logs()
+    if folder is None:
+        return []
+    found: dict[tuple[str, int], Record] = {}
+    with folder:
+        for name, cursor in sorted(replayer.cursors.items()):
+            owner = parse_log_name(name)
+            try:
+                for line in Cursor().read(folder, name):
+                    if line.offset >= cursor.offset:
+                        break
+                    item = classify(name, line)
+                    if type(item) is LogWarning:
+                        continue
+                    record: Record = item  # type: ignore[assignment]
+                    if owner != (record.session, record.writer):
+                        continue
+                    if record.seq > replayer.accept.applied(record.writer):
+                        continue
+                    if replayer.until_ms is not None and record.hlc.ms > replayer.until_ms:
+                        continue
+                    found.setdefault((record.writer, record.seq), record)
+            except StorageError:
+                continue
+    rejected = replayer.shards.rejected
+    return sorted((r for r in found.values() if r.ref not in rejected), key=lambda r: r.key)

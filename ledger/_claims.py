@@ -22,7 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import _json
-from ._decide import Actor, plan_claim, plan_release
+from ._actor import Actor
+from ._decide import plan_claim, plan_release
 from ._errors import Blocked, ClaimHeld, InvalidValue, NothingReady, StorageError, TaskDeleted
 from ._fs import Dir
 from ._layout import Layout

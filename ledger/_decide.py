@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from . import _json
+from ._actor import Actor, until_text
 from ._checks import (
     ACTIVE_FORM_MAX,
     DESCRIPTION_MAX,
@@ -33,65 +34,13 @@ from ._checks import (
     check_subject,
     check_text,
 )
-from ._errors import Blocked, ClaimHeld, DependencyError, InvalidValue, TaskDeleted
+from ._errors import Blocked, ClaimHeld, InvalidValue
+from ._graph import live, plan_edges
 from ._model import Change, Json, Op, OpKind, Status, Task
 from ._state import State
 from ._textdiff import merge3
 
 Pairs = tuple[tuple[str, Change], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who acts on a task, when, and what they found about its claim.
-
-    Attributes:
-        session: the acting session.
-        now_ms: the wall clock, epoch ms (leases are wall-clock times).
-        force: override another session's live claim.
-        holder: the session holding the task under a live lease, as the
-            service found it in the logs and in the claim files, if any.
-        past_blockers: claim a task whose blockers are not all completed (but
-            never one another session holds, unless ``force``).
-    """
-
-    session: str
-    now_ms: int
-    force: bool = False
-    holder: str | None = None
-    past_blockers: bool = False
-
-    def check_may_change_claim(self, state: State, task: Task, what: str) -> None:
-        """Refuse a change of status, owner or existence while another session holds the task.
-
-        Raises:
-            ClaimHeld: naming the holder, unless ``force``.
-        """
-        if self.force or self.holder is None or self.holder == self.session:
-            return
-        raise ClaimHeld(
-            f"task {state.short(task.id)} is held by {self.holder}{_until(task, self.holder)}; "
-            f"{what} needs --force"
-        )
-
-    def renewal(self, task: Task) -> tuple[str, Change] | None:
-        """The lease change that renews the actor's own live claim, if it holds one."""
-        lease = task.lease
-        if (
-            lease is None
-            or self.holder != self.session
-            or lease.holder != self.session
-            or not lease.live(self.now_ms)
-        ):
-            return None
-        length = max(lease.until_ms - lease.stamp.wall_ms, 1000)
-        return "lease", Change(lease.until_ms, self.now_ms + length, lease.stamp.ref)
-
-
-def _until(task: Task, holder: str) -> str:
-    if task.lease is not None and task.lease.holder == holder:
-        return f" until {task.lease.until}"
-    return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,99 +91,7 @@ class Edits:
 
 
 def _base(task: Task | None, name: str) -> str | None:
-    if task is None:
-        return None
-    for key, stamp in task.provenance:
-        if key == name:
-            return stamp.ref
-    return None
-
-
-def _live(state: State, ref: str) -> Task:
-    task = state.find(ref)
-    if task.deleted:
-        raise TaskDeleted(f"task {state.short(task.id)} is deleted")
-    return task
-
-
-class _Graph:
-    """The edges of a state, as a change to them is checked for cycles."""
-
-    def __init__(self, state: State, task_id: str, name: str) -> None:
-        self.state = state
-        self.task_id = task_id
-        self.name = name
-        self.blocks = {k: set(v) for k, v in state.edges.blocks.items()}
-
-    def show(self, ident: str) -> str:
-        return self.name if ident == self.task_id else self.state.short(ident)
-
-    def reaches(self, start: str, goal: str) -> bool:
-        seen, stack = {start}, [start]
-        while stack:
-            node = stack.pop()
-            if node == goal:
-                return True
-            for nxt in self.blocks.get(node, ()):
-                if nxt not in seen:
-                    seen.add(nxt)
-                    stack.append(nxt)
-        return False
-
-    def target(self, ref: str) -> Task:
-        try:
-            other = _live(self.state, ref)
-        except TaskDeleted as exc:
-            raise DependencyError(f"{exc}; it cannot be a dependency") from exc
-        if other.id == self.task_id:
-            raise DependencyError("a task cannot depend on itself")
-        return other
-
-    def add(self, blocker: str, blocked: str) -> None:
-        if self.reaches(blocked, blocker):
-            raise DependencyError(
-                f"{self.show(blocker)} -> {self.show(blocked)} would create a cycle"
-            )
-        self.blocks.setdefault(blocker, set()).add(blocked)
-
-    def remove(self, blocker: str, blocked: str) -> None:
-        self.blocks.get(blocker, set()).discard(blocked)
-
-
-def _edges(
-    state: State, seen: State, task_id: str, edits: Edits, current: Task | None, name: str
-) -> tuple[Pairs, Pairs]:
-    """Resolve and validate edge edits: (blocked_by changes, blocks changes).
-
-    Cycles are checked against ``state``; old values and bases come from
-    ``seen``. Removing an edge that is not there is left out.
-    """
-    graph = _Graph(state, task_id, name)
-    blocked_by: dict[str, Change] = {}
-    blocks: dict[str, Change] = {}
-    for ref in edits.remove_blocked_by:
-        other = state.find(ref)
-        if current is not None and other.id in current.blocked_by:
-            blocked_by[other.id] = Change(True, False, _base(current, f"blockedBy.{other.id}"))
-        graph.remove(other.id, task_id)
-    for ref in edits.remove_blocks:
-        other = state.find(ref)
-        was = seen.tasks.get(other.id)
-        if was is not None and task_id in was.blocked_by:
-            blocks[other.id] = Change(True, False, _base(was, f"blockedBy.{task_id}"))
-        graph.remove(task_id, other.id)
-    for ref in edits.add_blocked_by:
-        other = graph.target(ref)
-        on = current is not None and other.id in current.blocked_by
-        graph.add(other.id, task_id)
-        blocked_by[other.id] = Change(on, True, _base(current, f"blockedBy.{other.id}"))
-    for ref in edits.add_blocks:
-        other = graph.target(ref)
-        was = seen.tasks.get(other.id)
-        on = was is not None and task_id in was.blocked_by
-        graph.add(task_id, other.id)
-        blocks[other.id] = Change(on, True, _base(was, f"blockedBy.{task_id}"))
-    return tuple(sorted(blocked_by.items())), tuple(sorted(blocks.items()))
+    return None if task is None else task.base_of(name)
 
 
 def _scalar(task: Task | None, name: str, old: Json, new: Json) -> tuple[str, Change]:
@@ -322,7 +179,7 @@ def plan_create(state: State, task_id: str, edits: Edits) -> Op:
     if edits.description:
         check_text("description", edits.description, DESCRIPTION_MAX)
         description = Change(None, edits.description)
-    blocked_by, blocks = _edges(state, state, task_id, edits, None, "the new task")
+    blocked_by, blocks = plan_edges(state, state, task_id, edits, None, "the new task")
     return Op(
         OpKind.CREATE,
         task_id,
@@ -365,7 +222,7 @@ def plan_update(
     if edits.is_empty():
         raise InvalidValue("nothing to update: name at least one field to change")
     seen = state if seen is None else seen
-    now = _live(state, ref)
+    now = live(state, ref)
     task = seen.tasks.get(now.id, now)
     fields = _field_changes(task, edits)
     if actor is not None:
@@ -378,7 +235,7 @@ def plan_update(
         merged = merge3(task.description, edits.description, now.description)
         if merged != now.description:
             description = Change(task.description, merged)
-    blocked_by, blocks = _edges(state, seen, now.id, edits, task, state.short(now.id))
+    blocked_by, blocks = plan_edges(state, seen, now.id, edits, task, state.short(now.id))
     metadata = _meta_changes(task, edits)
     if kind is OpKind.UPDATE:  # what already holds is no change (a claim still records)
         fields, metadata, blocked_by, blocks = _effective(state, now, fields, metadata,
@@ -408,7 +265,7 @@ def plan_note(state: State, ref: str, text: str, actor: Actor | None = None) -> 
     check_text("note", text, NOTE_MAX)
     if not text.strip():
         raise InvalidValue("note must not be empty")
-    task = _live(state, ref)
+    task = live(state, ref)
     renew = None if actor is None else actor.renewal(task)
     return Op(OpKind.NOTE, task.id, fields=() if renew is None else (renew,), note=text)
 
@@ -422,7 +279,7 @@ def plan_delete(
         NotFound, Ambiguous, TaskDeleted: for a bad id.
         ClaimHeld: for a task another session holds, without ``actor.force``.
     """
-    task = _live(state, ref)
+    task = live(state, ref)
     if actor is not None:
         actor.check_may_change_claim(state, task, "deleting it")
     was = (state if seen is None else seen).tasks.get(task.id, task)
@@ -440,7 +297,7 @@ def plan_claim(
         Blocked: for incomplete blockers, naming them, unless ``actor.force``.
         ClaimHeld: when another session holds the task, unless ``actor.force``.
     """
-    task = _live(state, ref)
+    task = live(state, ref)
     was = (state if seen is None else seen).tasks.get(task.id, task)
     short = state.short(task.id)
     if task.status is Status.COMPLETED:
@@ -450,7 +307,7 @@ def plan_claim(
         names = ", ".join(f"{state.short(b)} ({state.tasks[b].subject})" for b in blockers)
         raise Blocked(f"task {short} is blocked by {names}; claim it anyway with --force")
     if actor.holder not in (None, actor.session) and not actor.force:
-        raise ClaimHeld(f"task {short} is held by {actor.holder}{_until(task, actor.holder)}")
+        raise ClaimHeld(f"task {short} is held by {actor.holder}{until_text(task, actor.holder)}")
     old_lease = was.lease.until_ms if was.lease is not None else None
     return Op(
         OpKind.CLAIM,
@@ -471,7 +328,7 @@ def plan_release(state: State, ref: str, actor: Actor, seen: State | None = None
         ClaimHeld: when another session holds the task, unless ``actor.force``.
         InvalidValue: when the actor neither holds nor owns the task.
     """
-    task = _live(state, ref)
+    task = live(state, ref)
     was = (state if seen is None else seen).tasks.get(task.id, task)
     short = state.short(task.id)
     mine = actor.holder == actor.session or (actor.holder is None and task.owner == actor.session)

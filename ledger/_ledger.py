@@ -20,7 +20,6 @@ in line.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,6 +31,7 @@ from ._ids import check_session
 from ._layout import Layout, adopt_legacy, default_session, machine_id
 from ._reader import Reader
 from ._state import State
+from ._timeparse import wall_ms
 
 if TYPE_CHECKING:
     from ._audit import Conflict
@@ -43,11 +43,6 @@ if TYPE_CHECKING:
     from ._verify import Report
     from ._view import Outcome, View
     from ._write import Committed, Decide, Writer
-
-
-def wall_ms() -> int:
-    """The wall clock in epoch milliseconds."""
-    return time.time_ns() // 1_000_000
 
 
 class Ledger:

@@ -340,6 +340,13 @@ class Task:
             return None
         return lease.holder if lease.live(now_ms) else None
 
+    def base_of(self, name: str) -> str | None:
+        """``<writer>:<seq>`` of the write a field's value came from (None: never set)."""
+        for key, stamp in self.provenance:
+            if key == name:
+                return stamp.ref
+        return None
+
     def meta(self) -> dict[str, Json]:
         """Return the metadata as a dict."""
         return dict(self.metadata)

@@ -20,9 +20,10 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from ._cache_format import Head
 from ._errors import CacheBroken, StorageError
 from ._layout import Layout, scan_logs
-from ._snapshot import COMPACT_AT, MAX_SEGMENTS, Base, Head, Snapshot
+from ._snapshot import COMPACT_AT, MAX_SEGMENTS, Base, Snapshot
 from ._state import State
 
 if TYPE_CHECKING:
@@ -378,4 +379,6 @@ class Reader:
         replayer = self._replayer()
         replayer.shards.settle_all()
         self._report(replayer)
-        return iter(replayer.trail())
+        from ._audit import trail
+
+        return iter(trail(replayer))

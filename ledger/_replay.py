@@ -6,20 +6,13 @@ logs live and time travel (``until_ms``). It can start from a snapshot
 (``base``) instead of the first byte of every log, and read a subset of the
 logs (``names``).
 
-It accepts every writer's records strictly in that writer's sequence order --
-pycrdt can lose data for good when two or more later updates of one client
-arrive before an earlier one -- while the order across writers does not
-matter. A record seen twice (a copied log, a sync) is accepted once; one that
-arrives ahead of a gap is held back until the gap fills. A record is read only
-from a log named after its own session and writer. When two logs name the
-same writer (a copied or forged file), that writer's records are accepted
-only as far as every such log agrees byte for byte: from the first seq where
-two of them differ, none is applied (pycrdt would keep whichever came first,
-so readers would disagree). The state is a function of the files present,
-whatever order they were read or appeared in. Lines that are torn,
-not strict JSON, of an unknown version or malformed, and updates pycrdt
-rejects, are skipped with one warning each (``_log.classify`` words them);
-nothing stops a replay.
+A record is read only from the log named after its own session and writer,
+and accepted in its writer's order, once (``_accept``: duplicates, gaps, and a
+writer id that two logs name). The state is a function of the files present,
+whatever order they were read or appeared in. Lines that are torn, not strict
+JSON, of an unknown version or malformed, and updates pycrdt rejects, are
+skipped with one warning each (``_log.classify`` words them); nothing stops
+a replay.
 
 Accepted updates wait in their shard's queue and are applied when the shard
 is needed (``Shards``), so a writer catches up only on what its op touches.
@@ -30,12 +23,12 @@ from __future__ import annotations
 import binascii
 import gc
 import os
-import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._accept import Acceptance
+from ._cache_format import LogMark
 from ._errors import CacheBroken, StorageError
 from ._fs import Dir
 from ._ids import parse_log_name
@@ -54,17 +47,13 @@ from ._log import (
 )
 from ._model import HLC_ZERO, Hlc, Partial
 from ._shards import Shards
-from ._snapshot import Base, LogMark
+from ._snapshot import Base
 from ._state import State
+from ._timeparse import wall_ms
 
 #: a record stamped more than a day ahead of the reader's clock does not move writers' clocks
 MAX_AHEAD_MS = 86_400_000
 _decode = binascii.a2b_base64
-
-
-def wall_ms() -> int:
-    """The wall clock in epoch milliseconds."""
-    return time.time_ns() // 1_000_000
 
 
 @contextmanager
@@ -78,19 +67,6 @@ def gc_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
-
-
-@dataclass(slots=True)
-class WriterProgress:
-    """How far one writer's records have been accepted.
-
-    Attributes:
-        applied: the highest seq accepted; every lower one was accepted too.
-        pending: records that arrived ahead of a gap, by seq.
-    """
-
-    applied: int = 0
-    pending: dict[int, tuple[str, int, Record, bytes]] = field(default_factory=dict)
 
 
 class Replayer:
@@ -131,19 +107,13 @@ class Replayer:
         self.clock = clock
         self.cursors: dict[str, Cursor] = {}
         self.heads: dict[str, tuple[int, bytes | None, str]] = {}
-        self.writers: dict[str, WriterProgress] = {}
         #: per writer, the HLC of its last accepted record
         self.last_hlc: dict[str, Hlc] = {}
         self.warnings: list[LogWarning] = []
         self._warned: set[tuple[str, int, str]] = set()
         self._torn: dict[str, int] = {}
-        self._gaps: set[tuple[str, int]] = set()
         self._base_marks: dict[str, LogMark] = {}
-        #: writers named by more than one log, and per (writer, seq) the digest and log first read
-        self.multi: set[str] = set()
-        self._versions: dict[tuple[str, int], tuple[str, str]] = {}
-        #: per writer whose logs disagree, the first seq where they do
-        self.forks: dict[str, int] = {}
+        self.accept = Acceptance(self._accept, self._warn)
         self.index = (
             Index(machine=machine)
             if base is None
@@ -158,7 +128,8 @@ class Replayer:
 
     # ----------------------------------------------------------------- reading
 
-    def _open(self) -> Dir | None:
+    def open_logs(self) -> Dir | None:
+        """The logs folder, opened (None: there is none yet)."""
         try:
             return Dir.open(self.logs, self.trusted)
         except OSError as exc:
@@ -177,7 +148,7 @@ class Replayer:
         Returns:
             The records accepted by this call, in acceptance order.
         """
-        folder = self._open()
+        folder = self.open_logs()
         if folder is None:
             return []
         accepted: list[Record] = []
@@ -186,30 +157,18 @@ class Replayer:
             names = sorted(found) if order is None else [n for n in order if n in found]
             if self.names is not None:
                 names = [n for n in names if n in self.names]
-            self._note_shared(names)
+            self.accept.note_logs(names)
             for name in names:
                 self._read(folder, name, found[name], accepted)
-            for writer in sorted(self.multi):
-                self._release(writer, accepted)
+            self.accept.release_shared(accepted)
             self.shards.settle_all()
-        self._report_gaps()
+        self.accept.report_gaps()
         return accepted
 
-    def _note_shared(self, names: list[str]) -> None:
-        """Find writers that more than one log names; a new one voids what was accepted."""
-        files: dict[str, list[str]] = {}
-        for name in names:
-            owner = parse_log_name(name)
-            if owner is not None:
-                files.setdefault(owner[1], []).append(name)
-        for writer, logs in files.items():
-            if len(logs) < 2 or writer in self.multi:
-                continue
-            progress = self.writers.get(writer)
-            if progress is not None and (progress.applied or progress.pending):
-                # what was accepted from one log may disagree with the other
-                raise CacheBroken(f"writer {writer} is named by more than one log ({logs[-1]})")
-            self.multi.add(writer)
+    @property
+    def multi(self) -> set[str]:
+        """Writers more than one log names (every read of them replays; ``_accept``)."""
+        return self.accept.shared
 
     def _read(self, folder: Dir, name: str, st: os.stat_result, accepted: list[Record]) -> None:
         cursor = self.cursors.get(name)
@@ -239,7 +198,8 @@ class Replayer:
                 seq, _, _ = self.heads.get(name, (0, None, ""))
                 if record.seq > seq:
                     self.heads[name] = (record.seq, line.data, "")
-                self._offer(name, line.number, record, line.data, accepted)
+                if self.until_ms is None or record.hlc.ms <= self.until_ms:
+                    self.accept.offer(name, line.number, record, line.data, accepted)
         except StorageError as exc:
             self._warn(LogWarning(name, 0, f"{exc}, skipped", "file"))
             return
@@ -259,77 +219,6 @@ class Replayer:
         return out
 
     # --------------------------------------------------------------- accepting
-
-    def _offer(
-        self, name: str, number: int, record: Record, data: bytes, accepted: list[Record]
-    ) -> None:
-        if self.until_ms is not None and record.hlc.ms > self.until_ms:
-            return
-        progress = self.writers.get(record.writer)
-        if progress is None:
-            progress = self.writers[record.writer] = WriterProgress()
-        if record.writer in self.multi:
-            if self._same_version(name, number, record, data, progress):
-                progress.pending.setdefault(record.seq, (name, number, record, data))
-            return  # accepted by ``_release`` once every log was read
-        if record.seq <= progress.applied or record.seq in progress.pending:
-            return  # a duplicate
-        if record.seq != progress.applied + 1:
-            progress.pending[record.seq] = (name, number, record, data)
-            return
-        self._chain(name, number, record, progress, accepted)
-
-    def _same_version(
-        self, name: str, number: int, record: Record, data: bytes, progress: WriterProgress
-    ) -> bool:
-        """Check a shared writer's record against the other logs' (False: not to be queued)."""
-        key = (record.writer, record.seq)
-        mine = digest(data)
-        known = self._versions.setdefault(key, (mine, name))
-        if known[0] == mine:
-            return record.seq > progress.applied
-        if record.seq <= progress.applied:
-            raise CacheBroken(f"writer {record.writer} forks at seq {record.seq}, already applied")
-        if record.seq < self.forks.get(record.writer, record.seq + 1):
-            self.forks[record.writer] = record.seq
-        self._warn(
-            LogWarning(
-                name,
-                number,
-                f"writer {record.writer} is also named by {known[1]}, which holds a different "
-                f"seq {record.seq}; no record of it from seq {record.seq} on is applied "
-                "(run verify)",
-                "fork",
-            )
-        )
-        return False
-
-    def _release(self, writer: str, accepted: list[Record]) -> None:
-        """Accept a shared writer's records up to the first seq where its logs disagree."""
-        progress = self.writers.get(writer)
-        if progress is None:
-            return
-        fork = self.forks.get(writer)
-        for seq in [s for s in progress.pending if fork is not None and s >= fork]:
-            del progress.pending[seq]
-        first = progress.pending.pop(progress.applied + 1, None)
-        if first is not None:
-            name, number, record, _ = first
-            self._chain(name, number, record, progress, accepted)
-
-    def _chain(
-        self, name: str, number: int, record: Record, progress: WriterProgress,
-        accepted: list[Record],
-    ) -> None:  # fmt: skip
-        """Accept ``record`` and every held-back one that follows it."""
-        while True:
-            self._accept(name, number, record)
-            progress.applied = record.seq
-            accepted.append(record)
-            nxt = progress.pending.pop(record.seq + 1, None)
-            if nxt is None:
-                return
-            name, number, record, _ = nxt
 
     def _accept(self, name: str, number: int, record: Record) -> None:
         try:
@@ -358,32 +247,13 @@ class Replayer:
 
     def own(self, name: str, record: Record, line: bytes) -> None:
         """Take in a record this replayer's documents just wrote and its writer appended."""
-        progress = self.writers.setdefault(record.writer, WriterProgress())
-        progress.applied = record.seq
-        if record.writer in self.multi:
-            self._versions[(record.writer, record.seq)] = (digest(line), name)
+        self.accept.own(name, record, line)
         self.heads[name] = (record.seq, line, "")
         self._clock(record)
 
-    def _report_gaps(self) -> None:
-        for writer, progress in self.writers.items():
-            if progress.pending and (writer, progress.applied + 1) not in self._gaps:
-                self._gaps.add((writer, progress.applied + 1))
-                self._warn(
-                    LogWarning(
-                        "",
-                        0,
-                        f"writer {writer}: seq {progress.applied + 1} is missing or unreadable; "
-                        f"{len(progress.pending)} later record(s) of it are not applied",
-                        "gap",
-                    )
-                )
-
     def held_back(self) -> Iterator[tuple[str, int, int]]:
         """Writers with records waiting for a missing one: (writer, missing seq, held)."""
-        for writer, progress in sorted(self.writers.items()):
-            if progress.pending:
-                yield writer, progress.applied + 1, len(progress.pending)
+        return self.accept.held_back()
 
     def writer_damaged(self, writer: str, shards: Collection[str]) -> str | None:
         """Why a writer must not append to these shards any more, or None when it may.
@@ -393,14 +263,12 @@ class Replayer:
         document that lacks some of its own earlier ones -- and reuse their
         pycrdt clocks, which corrupts every replica that has them.
         """
-        progress = self.writers.get(writer)
         last = self.last_hlc.get(writer, HLC_ZERO)
         if last.ms > self.clock() + MAX_AHEAD_MS:
             return f"its clock ran ahead to {last}"
-        if writer in self.forks:
-            return f"another log holds a different seq {self.forks[writer]} of it"
-        if progress is not None and progress.pending:
-            return f"seq {progress.applied + 1} of its log is missing or unreadable"
+        damage = self.accept.damaged(writer)
+        if damage is not None:
+            return damage
         client = int(writer, 16)
         for shard in sorted(shards):
             if self.shards.short_of(shard, client):
@@ -419,40 +287,6 @@ class Replayer:
     def state(self) -> State:
         """Every task read so far, as an immutable state."""
         return self.index.state(self.shards.frozen())
-
-    def trail(self) -> list[Record]:
-        """Every record accepted so far (not refused by pycrdt), once, in HLC order.
-
-        A record is accepted exactly when its writer's records up to it are
-        (``writers``), so this re-reads the logs up to the cursors and keeps
-        those -- the audit trail never shows what the state skipped.
-        """
-        folder = self._open()
-        if folder is None:
-            return []
-        found: dict[tuple[str, int], Record] = {}
-        with folder:
-            for name, cursor in sorted(self.cursors.items()):
-                try:
-                    for line in Cursor().read(folder, name):
-                        if line.offset >= cursor.offset:
-                            break
-                        item = classify(name, line)
-                        if type(item) is LogWarning:
-                            continue
-                        record: Record = item  # type: ignore[assignment]
-                        if parse_log_name(name) != (record.session, record.writer):
-                            continue
-                        progress = self.writers.get(record.writer)
-                        if progress is None or record.seq > progress.applied:
-                            continue
-                        if self.until_ms is not None and record.hlc.ms > self.until_ms:
-                            continue
-                        found.setdefault((record.writer, record.seq), record)
-                except StorageError:
-                    continue
-        rejected = self.shards.rejected
-        return sorted((r for r in found.values() if r.ref not in rejected), key=lambda r: r.key)
 
     def _recover_shard(self, shard: str) -> dict[str, Partial]:
         """A shard's tasks replayed from the first byte of every log (its snapshot is damaged)."""
@@ -494,18 +328,14 @@ class Replayer:
     def writer_marks(self) -> dict[str, tuple[int, int, int]]:
         """Per writer, the highest seq accepted and its record's HLC (for a snapshot)."""
         out = {}
-        for writer, progress in self.writers.items():
+        for writer, progress in self.accept.writers.items():
             hlc = self.last_hlc.get(writer, HLC_ZERO)
             out[writer] = (progress.applied, hlc.ms, hlc.counter)
         return out
 
     def pending_lines(self) -> list[tuple[str, int, bytes]]:
         """Records held back behind gaps, as (file, line, bytes)."""
-        return [
-            (name, number, data)
-            for progress in self.writers.values()
-            for name, number, _, data in progress.pending.values()
-        ]
+        return self.accept.pending_lines()
 
     def _restore(self, base: Base) -> None:
         """Resume where ``base`` stopped (raises CacheBroken when it does not fit the logs)."""
@@ -513,7 +343,7 @@ class Replayer:
         owners = [o[1] for n in base.logs if (o := parse_log_name(n)) is not None]
         if len(owners) != len(set(owners)):
             raise CacheBroken("a writer is named by more than one log")
-        folder = self._open()
+        folder = self.open_logs()
         stats = scan_logs(folder)
         try:
             for name, mark in base.logs.items():
@@ -525,7 +355,7 @@ class Replayer:
             if folder is not None:
                 folder.close()
         for writer, (applied, ms, counter) in base.writers.items():
-            self.writers[writer] = WriterProgress(applied)
+            self.accept.progress(writer).applied = applied
             self.last_hlc[writer] = Hlc(ms, counter)
         for name, seq, known in base.heads:
             self.heads[name] = (seq, None, known)
@@ -534,8 +364,7 @@ class Replayer:
                 record = parse_record(data)
             except ValueError as exc:
                 raise CacheBroken("a pending record") from exc
-            progress = self.writers.setdefault(record.writer, WriterProgress())
-            progress.pending[record.seq] = (name, number, record, data)
+            self.accept.hold(name, number, record, data)
         self.shards.rejected.update(base.rejected)
 
 

@@ -29,52 +29,35 @@ head points at are removed after a grace period.
 from __future__ import annotations
 
 import os
-import re
 import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from . import _json
+from ._cache_format import (
+    Head,
+    LogMark,
+    head_in,
+    key_in,
+    partial_in,
+    partial_out,
+    rows_in,
+    rows_out,
+)
 from ._errors import CacheBroken
 from ._fs import Dir
 from ._ids import is_task_id, shard_of
-from ._state import Edges, Key, RawEdges, Row
+from ._state import Edges, RawEdges, Row
 
 if TYPE_CHECKING:  # a read answered from the rows never loads the model
-    from ._model import Partial, Stamp
+    from ._model import Partial
 
-VERSION = 6
 HEAD = "head.json"
-_SHARD = re.compile(r"[0-9a-f]{2}")
-_SHARD_TOKEN = re.compile(r"[0-9a-f]{16}")  # crc32 of the snapshot, then of the tasks
-_TOKEN = re.compile(r"[0-9a-f]{12}")
 _GRACE_S = 120.0  # unreferenced files younger than this may still be read by someone
 COMPACT_AT = 512  # rows in deltas before the rows are written as one segment again
 MAX_SEGMENTS = 8  # or this many deltas
-
-
-@dataclass(frozen=True, slots=True)
-class LogMark:
-    """Where a snapshot stopped reading one log, and the file as it was then.
-
-    Attributes:
-        ino: the file's inode (-1: the file was gone).
-        size: its size.
-        mtime_ns: its mtime (-1: it grew while being read).
-        offset: the byte offset read to (before a torn tail).
-        line: the next line number.
-        last: sha256 of the line that ends at ``offset`` (genesis for none).
-    """
-
-    ino: int
-    size: int
-    mtime_ns: int
-    offset: int
-    line: int
-    last: str
 
 
 @dataclass(slots=True)
@@ -108,230 +91,6 @@ class Base:
     snapshot: Callable[[str], bytes | None]
     declared: Callable[[str], dict[int, int]]
     tasks: Callable[[str], dict[str, Partial]]
-
-
-# ------------------------------------------------------------ values <-> JSON
-
-
-def _stamp_out(s: Stamp | None) -> list[Any] | None:
-    if s is None:
-        return None
-    return [s.hlc.ms, s.hlc.counter, s.session, s.writer, s.seq, s.wall_ms]
-
-
-def _stamp_in(raw: list[Any] | None) -> Stamp | None:
-    from ._model import Hlc, Stamp
-
-    if raw is None:
-        return None
-    ms, counter, session, writer, seq, wall = raw
-    return Stamp(Hlc(int(ms), int(counter)), str(session), str(writer), int(seq), int(wall))
-
-
-def _stamp(raw: list[Any]) -> Stamp:
-    stamp = _stamp_in(raw)
-    if stamp is None:
-        raise ValueError("missing stamp")
-    return stamp
-
-
-def partial_out(p: Partial) -> dict[str, Any]:
-    """A resolved task (without derived edges) and its edge registers, as JSON."""
-    t = p.task
-    return {
-        "id": t.id,
-        "s": t.subject,
-        "d": t.description,
-        "a": t.active_form,
-        "st": t.status.value,
-        "o": t.owner,
-        "m": [[k, v] for k, v in t.metadata],
-        "n": [[n.text, _stamp_out(n.stamp)] for n in t.notes],
-        "x": t.deleted,
-        "c": _stamp_out(t.created),
-        "u": _stamp_out(t.updated),
-        "p": [[k, _stamp_out(s)] for k, s in t.provenance],
-        "l": None if t.lease is None else [t.lease.until_ms, _stamp_out(t.lease.stamp)],
-        "e": [[b, on, *key] for b, (on, key) in p.edges.items()],
-        "nv": None if t.native is None else list(t.native),
-    }
-
-
-def partial_in(raw: dict[str, Any]) -> Partial:
-    """A resolved task from JSON (raises on anything malformed).
-
-    The model is imported here, the first time a task is read from a
-    snapshot: a command answered from the rows alone never loads it.
-    """
-    from ._model import Lease, Note, Partial, Status, Task
-
-    lease = None
-    if raw["l"] is not None:
-        until, stamp = raw["l"]
-        lease = Lease(_stamp(stamp).session, int(until), _stamp(stamp))
-    task = Task(
-        id=str(raw["id"]),
-        subject=str(raw["s"]),
-        description=str(raw["d"]),
-        active_form=str(raw["a"]),
-        status=Status(raw["st"]),
-        owner=str(raw["o"]),
-        metadata=tuple((str(k), v) for k, v in raw["m"]),
-        notes=tuple(Note(str(text), _stamp(s)) for text, s in raw["n"]),
-        deleted=raw["x"] is True,
-        created=_stamp_in(raw["c"]),
-        updated=_stamp_in(raw["u"]),
-        provenance=tuple((str(k), _stamp(s)) for k, s in raw["p"]),
-        lease=lease,
-        native=None if raw["nv"] is None else (str(raw["nv"][0]), str(raw["nv"][1])),
-    )
-    edges = {str(b): (on is True, _key(key)) for b, on, *key in raw["e"]}
-    return Partial(task, edges)
-
-
-def _key(raw: list[Any]) -> Key:
-    ms, counter, session, writer = raw
-    return (int(ms), int(counter), str(session), str(writer))
-
-
-_ROW_COLUMNS = 12
-
-
-def rows_out(rows: Iterable[Row]) -> list[list[Any]]:
-    """Rows as columns: the first eight fields, then the four of ``created``."""
-    columns = [list(c) for c in zip(*(r[:8] + r.created for r in rows), strict=True)]
-    return columns or [[] for _ in range(_ROW_COLUMNS)]
-
-
-#: the types each column may hold
-_COLUMN_TYPES: tuple[frozenset[type], ...] = (
-    *(frozenset({str}),) * 5,
-    frozenset({bool}),
-    frozenset({int, type(None)}),
-    frozenset({str, type(None)}),
-    frozenset({int}),
-    frozenset({int}),
-    frozenset({str}),
-    frozenset({str}),
-)
-_IDS_RE = re.compile(r"(?:[0-9a-f]{16}\n)*[0-9a-f]{16}")
-
-
-def rows_in(columns: list[list[Any]]) -> list[Row]:
-    """Rows from columns (raises ValueError when malformed).
-
-    A list of 100k tasks is read on every ``list``, so the checks are column
-    at a time, at C speed: each column's types, and every id in one match.
-    """
-    if len(columns) != _ROW_COLUMNS or not all(type(c) is list for c in columns):
-        raise ValueError("rows need twelve columns")
-    if len({len(c) for c in columns}) > 1:
-        raise ValueError("rows columns differ in length")
-    c = columns
-    if not c[0]:
-        return []
-    for column, allowed in zip(c, _COLUMN_TYPES, strict=True):
-        if not set(map(type, column)) <= allowed:
-            raise ValueError("a malformed row")
-    if not _IDS_RE.fullmatch("\n".join(c[0])):
-        raise ValueError("a row with a malformed id")
-    every = zip(*c[:8], zip(*c[8:], strict=True), strict=True)
-    return list(map(tuple.__new__, repeat(Row), every))
-
-
-# ---------------------------------------------------------------------- head
-
-
-@dataclass(slots=True)
-class Head:
-    """What the cache covers and where it is.
-
-    Attributes:
-        logs: per log, where the replay stopped and the file as it was.
-        writers: per writer, the highest seq accepted.
-        heads: per log, its last record's seq and digest.
-        pending: records held back behind gaps.
-        rejected: refs of records pycrdt refused entirely.
-        shards: shard -> token of its files.
-        rows: tokens of the rows segments, oldest first.
-        delta_rows: how many rows the deltas hold.
-        edges: token of the edges file.
-        aliases: task id -> its number in this machine's Claude Code folder.
-    """
-
-    logs: dict[str, LogMark]
-    writers: dict[str, tuple[int, int, int]]
-    heads: list[tuple[str, int, str]]
-    pending: list[tuple[str, int, bytes]]
-    rejected: set[str]
-    shards: dict[str, str]
-    rows: list[str]
-    delta_rows: int
-    edges: str
-    aliases: dict[str, str]
-
-    def fresh(self, stats: Mapping[str, os.stat_result]) -> bool:
-        """True when the logs are exactly as the head covers them."""
-        if stats.keys() != self.logs.keys():
-            return False
-        for name, st in stats.items():
-            mark = self.logs[name]
-            if mark.ino != st.st_ino or mark.size != st.st_size or mark.mtime_ns != st.st_mtime_ns:
-                return False
-        return True
-
-    def to_json(self) -> dict[str, Any]:
-        """The head as stored."""
-        return {
-            "v": VERSION,
-            "logs": {n: _mark_out(m) for n, m in self.logs.items()},
-            "writers": {w: list(v) for w, v in self.writers.items()},
-            "heads": [list(h) for h in self.heads],
-            "pending": [[n, line, data.decode()] for n, line, data in self.pending],
-            "rejected": sorted(self.rejected),
-            "shards": self.shards,
-            "rows": self.rows,
-            "delta_rows": self.delta_rows,
-            "edges": self.edges,
-            "aliases": self.aliases,
-        }
-
-
-def _mark_out(m: LogMark) -> list[Any]:
-    return [m.ino, m.size, m.mtime_ns, m.offset, m.line, m.last]
-
-
-def head_in(raw: Any) -> Head | None:
-    """A head from its JSON; None for anything malformed or of another version."""
-    try:
-        if type(raw) is not dict or raw.get("v") != VERSION:
-            return None
-        logs = {}
-        for name, m in raw["logs"].items():
-            ino, size, mtime, offset, line, last = m
-            if not all(type(x) is int for x in (ino, size, mtime, offset, line)):
-                return None
-            logs[str(name)] = LogMark(ino, size, mtime, offset, line, str(last))
-        shards = raw["shards"]
-        if not all(_SHARD.fullmatch(k) and _SHARD_TOKEN.fullmatch(v) for k, v in shards.items()):
-            return None
-        tokens = [*raw["rows"], raw["edges"]]
-        if not all(type(t) is str and _TOKEN.fullmatch(t) for t in tokens):
-            return None
-        return Head(
-            logs=logs,
-            writers={str(w): (int(n), int(ms), int(c)) for w, (n, ms, c) in raw["writers"].items()},
-            heads=[(str(n), int(s), str(d)) for n, s, d in raw["heads"]],
-            pending=[(str(n), int(line), str(t).encode()) for n, line, t in raw["pending"]],
-            rejected={str(r) for r in raw["rejected"]},
-            shards=dict(shards),
-            rows=list(raw["rows"]),
-            delta_rows=int(raw["delta_rows"]),
-            edges=str(raw["edges"]),
-            aliases={str(t): str(n) for t, n in raw["aliases"].items()},
-        )
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return None
 
 
 # --------------------------------------------------------------------- files
@@ -483,7 +242,7 @@ class Snapshot:
         raw = self._read_json(self.folder, f"edges.{token}.json")
         try:
             registers: RawEdges = {
-                str(blocked): {str(k): (on is True, _key(key)) for k, on, *key in regs}
+                str(blocked): {str(k): (on is True, key_in(key)) for k, on, *key in regs}
                 for blocked, regs in raw["raw"].items()
             }
             blocks = {str(k): tuple(map(str, v)) for k, v in raw["blocks"].items()}

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+import time
 
 from ._errors import InvalidValue
 
 _RELATIVE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
 _UNIT_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+
+
+def wall_ms() -> int:
+    """The wall clock in epoch milliseconds."""
+    return time.time_ns() // 1_000_000
 
 
 def parse_time(text: str, now_ms: int) -> int:

@@ -36,10 +36,15 @@ def test_every_command_and_option_is_documented() -> None:
             missing.append(name)
             continue
         shared = {"--home", "--list", "--session", "--json", "--help"}
-        for param in command.params:
-            for opt in getattr(param, "opts", []):
-                if opt.startswith("--") and opt not in shared and opt not in text:
-                    missing.append(f"{name} {opt}")
+        parts = [command]
+        if isinstance(command, click.Group):
+            parts += [command.commands[n] for n in command.commands]
+            missing += [f"{name} {n}" for n in command.commands if f"{name} {n}" not in text]
+        for part in parts:
+            for param in part.params:
+                for opt in getattr(param, "opts", []):
+                    if opt.startswith("--") and opt not in shared and opt not in text:
+                        missing.append(f"{name} {opt}")
     assert not missing, missing
 
 

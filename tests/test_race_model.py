@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
 from ledger import Edits, Ledger, LedgerError, Replayer, Status
-from ledger._audit import conflicts, writes
+from ledger._audit import conflicts, trail, writes
 from tests.conftest import data_dir
 
 SESSIONS = 3
@@ -187,7 +187,7 @@ class Races(RuleBasedStateMachine):
         # every committed write is current, overwritten knowingly, or a listed conflict
         replayer = Replayer(data_dir(self.root / "r0") / "logs")
         replayer.catch_up()
-        records = replayer.trail()
+        records = trail(replayer)
         all_writes = list(writes(records))
         bases = {w.change.base for w in all_writes}
         lost = {c.lost.ref + c.register + c.task for c in conflicts(records)}

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from cli._main import cli
 from sim import change, make_script
-from sim._shrink import Race, RaceOp, run_ledger, run_naive
+from sim.shrink import Race, RaceOp, run_ledger, run_naive
 
 slow = pytest.mark.slow
 
