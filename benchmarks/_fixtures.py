@@ -23,9 +23,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from ledger import Layout
+from ledger._append import Appender
 from ledger._doc import Shard, write_op
 from ledger._ids import log_name, new_task_id
-from ledger._log import GENESIS, Appender, Record, digest, encode_record
+from ledger._log import GENESIS, Record, digest, encode_record
 from ledger._model import Change, Hlc, Op, OpKind, Stamp
 from ledger._timeparse import iso_ms
 

@@ -36,7 +36,7 @@ from ledger import Edits, Ledger  # noqa: E402
 WRITER = """
 import json, random, sys, time
 from ledger import Ledger
-import ledger._log as log
+import ledger._append as log
 home, session, tid, count, start, out, gap = sys.argv[1:8]
 stamps = []
 original = log.Appender.append

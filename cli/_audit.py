@@ -10,7 +10,7 @@ import click
 
 from ledger import Json, conflict_json, record_json
 
-from ._options import Env, ledger_command
+from ._options import Env, json_or_nothing, ledger_command
 from ._output import (
     clean,
     clock_time,
@@ -36,11 +36,7 @@ def conflicts(env: Env, task_id: str | None) -> None:
     """
     found = env.ledger.conflicts(task_id)
     state = env.ledger.seen()
-    if env.as_json:
-        emit_json([conflict_json(c, state) for c in found])
-        return
-    if not found:
-        click.echo("no conflicts", err=True)
+    if json_or_nothing(env, found, lambda c: conflict_json(c, state), "no conflicts"):
         return
     rows = []
     for c in found:

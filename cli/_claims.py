@@ -6,7 +6,7 @@ import click
 
 from ledger import DEFAULT_LEASE_S, session_json, task_json
 
-from ._options import Env, ledger_command
+from ._options import Env, json_or_nothing, ledger_command
 from ._output import ago, clean, elide, emit_json, lease_text, table, terminal_width, when
 from ._query import LIMIT, print_tasks
 
@@ -97,11 +97,7 @@ def sessions(env: Env) -> None:
     infos = env.ledger.sessions()
     state = env.ledger.seen()
     now = env.ledger.clock()
-    if env.as_json:
-        emit_json([session_json(info, state) for info in infos])
-        return
-    if not infos:
-        click.echo("no sessions", err=True)
+    if json_or_nothing(env, infos, lambda info: session_json(info, state), "no sessions"):
         return
     rows = []
     for info in infos:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,28 +16,30 @@ from ledger import InvalidValue, Ledger, check_list_id, check_session, parse_tim
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class ListId(click.ParamType):  # type: ignore[type-arg]
+class _Name(click.ParamType):  # type: ignore[type-arg]
+    """A name the library checks (usage error, exit 2, when it refuses it)."""
+
+    check: Callable[[str], str]
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            return type(self).check(str(value))
+        except InvalidValue as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class ListId(_Name):
     """A list id: 1-64 characters of [A-Za-z0-9._-], not starting with '.'."""
 
     name = "LIST"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        try:
-            return check_list_id(str(value))
-        except InvalidValue as exc:
-            self.fail(str(exc), param, ctx)
+    check = staticmethod(check_list_id)
 
 
-class SessionName(click.ParamType):  # type: ignore[type-arg]
+class SessionName(_Name):
     """A session name: 1-64 characters of [A-Za-z0-9._@-], not starting with '.'."""
 
     name = "NAME"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        try:
-            return check_session(str(value))
-        except InvalidValue as exc:
-            self.fail(str(exc), param, ctx)
+    check = staticmethod(check_session)
 
 
 class MetaPair(click.ParamType):  # type: ignore[type-arg]
@@ -183,3 +185,17 @@ def reader_command(func: F) -> F:
     a read-only command never records it.
     """
     return _shared(func, acting_session=False)  # type: ignore[return-value]
+
+
+def json_or_nothing(env: Env, items: Sequence[Any], shape: Callable[[Any], Any], none: str) -> bool:
+    """Print ``items`` as a JSON array with ``--json``, or say ``none`` when there are none;
+    True when that was all there was to print."""
+    if env.as_json:
+        from ._output import emit_json
+
+        emit_json([shape(item) for item in items])
+        return True
+    if not items:
+        click.echo(none, err=True)
+        return True
+    return False

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ._claude import register_mcp as register_mcp
     from ._claude import settings_file as settings_file
     from ._claude import uninstall_hooks as uninstall_hooks
-    from ._decide import Edits as Edits
+    from ._edits import Edits as Edits
     from ._errors import Ambiguous as Ambiguous
     from ._errors import Blocked as Blocked
     from ._errors import ClaimHeld as ClaimHeld
@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from ._shapes import record_json as record_json
     from ._shapes import session_json as session_json
     from ._shapes import stamp_json as stamp_json
+    from ._shapes import task_file_json as task_file_json
     from ._shapes import task_json as task_json
     from ._shapes import write_json as write_json
     from ._state import OP_KINDS as OP_KINDS
@@ -95,7 +96,7 @@ _EXPORTS = {
     "Conflict": "_audit",
     "Write": "_audit",
     "DEFAULT_LEASE_S": "_checks",
-    "Edits": "_decide",
+    "Edits": "_edits",
     "Ambiguous": "_errors",
     "Blocked": "_errors",
     "ClaimHeld": "_errors",
@@ -138,6 +139,7 @@ _EXPORTS = {
     "session_json": "_shapes",
     "stamp_json": "_shapes",
     "task_json": "_shapes",
+    "task_file_json": "_shapes",
     "write_json": "_shapes",
     "SessionInfo": "_sessions",
     "OP_KINDS": "_state",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from ._errors import StorageError
 from ._ids import parse_log_name
@@ -35,36 +35,39 @@ def touches(record: Record, task_id: str) -> bool:
     return False
 
 
+class TrailFilter(TypedDict, total=False):
+    """Filters of the audit trail: by session, by HLC time, by op kind, the latest N."""
+
+    session: str | None
+    since_ms: int | None
+    until_ms: int | None
+    ops: Sequence[str]
+    limit: int | None
+
+
 def select(
-    records: Iterable[Record],
-    *,
-    task_id: str | None = None,
-    session: str | None = None,
-    since_ms: int | None = None,
-    until_ms: int | None = None,
-    ops: Sequence[str] = (),
-    limit: int | None = None,
+    records: Iterable[Record], task_id: str | None = None, **only: Unpack[TrailFilter]
 ) -> list[Record]:
     """The records that pass every filter given (by HLC time), oldest first.
 
     Args:
         records: records in HLC order.
         task_id: only ops that concern this task (``touches``).
-        session: only ops by this session.
-        since_ms: only ops at or after this time.
-        until_ms: only ops at or before this time.
-        ops: only these op kinds.
-        limit: only the latest this many.
+        only: ``session``, ``since_ms``, ``until_ms`` (inclusive), ``ops``
+            (kinds), ``limit`` (the latest this many).
     """
+    session, ops = only.get("session"), only.get("ops") or ()
+    since, until = only.get("since_ms"), only.get("until_ms")
     out = [
         r
         for r in records
         if (task_id is None or touches(r, task_id))
         and (session is None or r.session == session)
-        and (since_ms is None or r.hlc.ms >= since_ms)
-        and (until_ms is None or r.hlc.ms <= until_ms)
+        and (since is None or r.hlc.ms >= since)
+        and (until is None or r.hlc.ms <= until)
         and (not ops or r.kind in ops)
     ]
+    limit = only.get("limit")
     if limit is not None:
         out = out[-limit:] if limit > 0 else []
     return out

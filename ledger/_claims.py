@@ -225,10 +225,11 @@ class ClaimCheck:
             self.publish(CLAIM, lease.until_ms)
 
 
+@dataclass
 class Claims:
     """Claim, release and ``ready --claim`` for one session.
 
-    Args:
+    Attributes:
         layout: the list.
         session: the acting session.
         clock: epoch-milliseconds wall clock.
@@ -236,19 +237,11 @@ class Claims:
         commit: appends the op a decision makes (``Writer.commit``).
     """
 
-    def __init__(
-        self,
-        layout: Layout,
-        session: str,
-        clock: Callable[[], int],
-        seen: Callable[[], State],
-        commit: Callable[[Decide], Committed],
-    ) -> None:
-        self.layout = layout
-        self.session = session
-        self.clock = clock
-        self.seen = seen
-        self.commit = commit
+    layout: Layout
+    session: str
+    clock: Callable[[], int]
+    seen: Callable[[], State]
+    commit: Callable[[Decide], Committed]
 
     def check(self, seen: State, task_id: str, force: bool) -> ClaimCheck:
         """Read a task's claim files; tell a session whose claim lost to another replica's (once).

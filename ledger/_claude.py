@@ -37,6 +37,7 @@ from typing import Any
 
 from . import _json
 from ._errors import ClaimHeld, LedgerError, StorageError
+from ._fs import Dir
 from ._ids import is_session, sanitize_session
 
 HOOK_ARGS = ("claude-code", "hook")
@@ -82,9 +83,10 @@ def _read_settings(path: Path) -> dict[str, Any]:
 def _write_settings(path: Path, settings: dict[str, Any]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(f".{path.name}.taskledger-{os.getpid()}")
-        temp.write_text(_json.pretty(settings) + "\n")
-        temp.replace(path)
+        folder = Dir.open(path.parent, path.parent)
+        assert folder is not None
+        with folder:
+            folder.write_atomic(path.name, (_json.pretty(settings) + "\n").encode(), mode=0o644)
     except OSError as exc:
         raise StorageError(f"cannot write {path}: {exc.strerror}") from exc
 

@@ -19,9 +19,6 @@ left out, and an update left with nothing to do appends nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-
 from . import _json
 from ._actor import Actor, until_text
 from ._checks import (
@@ -34,60 +31,12 @@ from ._checks import (
     check_subject,
     check_text,
 )
+from ._edits import Edits
 from ._errors import Blocked, ClaimHeld, InvalidValue
 from ._graph import live, plan_edges
-from ._model import Change, Json, Op, OpKind, Status, Task
+from ._model import Change, Json, Op, OpKind, Pairs, Status, Task
 from ._state import State
 from ._textdiff import merge3
-
-Pairs = tuple[tuple[str, Change], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Edits:
-    """The field edits of a create or update request (None: leave as is).
-
-    Attributes:
-        subject: new subject.
-        description: new description (applied as a minimal text diff).
-        active_form: new active form ("" clears it).
-        status: new status.
-        owner: new owner ("" clears it).
-        add_blocked_by: ids (or prefixes) of tasks that must block this one.
-        remove_blocked_by: ids of blockers to drop.
-        add_blocks: ids of tasks this one must block.
-        remove_blocks: ids of tasks to stop blocking.
-        set_meta: metadata keys to set.
-        unset_meta: metadata keys to remove.
-    """
-
-    subject: str | None = None
-    description: str | None = None
-    active_form: str | None = None
-    status: Status | None = None
-    owner: str | None = None
-    add_blocked_by: Sequence[str] = ()
-    remove_blocked_by: Sequence[str] = ()
-    add_blocks: Sequence[str] = ()
-    remove_blocks: Sequence[str] = ()
-    set_meta: Mapping[str, Json] = field(default_factory=dict)
-    unset_meta: Sequence[str] = ()
-
-    def is_empty(self) -> bool:
-        """True when the request changes nothing."""
-        return (
-            self.subject is None
-            and self.description is None
-            and self.active_form is None
-            and self.status is None
-            and self.owner is None
-            and not self.add_blocked_by
-            and not self.remove_blocked_by
-            and not self.add_blocks
-            and not self.remove_blocks
-            and not self.set_meta
-            and not self.unset_meta
-        )
 
 
 def _base(task: Task | None, name: str) -> str | None:
@@ -191,6 +140,15 @@ def plan_create(state: State, task_id: str, edits: Edits) -> Op:
     )
 
 
+def _description(seen: Task, now: Task, wanted: str | None) -> Change | None:
+    """A new description merged three ways (seen, wanted, now); None when it changes nothing."""
+    if wanted is None:
+        return None
+    check_text("description", wanted, DESCRIPTION_MAX)
+    merged = merge3(seen.description, wanted, now.description)
+    return None if merged == now.description else Change(seen.description, merged)
+
+
 def plan_update(
     state: State,
     ref: str,
@@ -229,12 +187,7 @@ def plan_update(
         if edits.status is not None or edits.owner is not None:
             actor.check_may_change_claim(state, now, "changing its status or owner")
         renew = actor.renewal(now)
-    description = None
-    if edits.description is not None:
-        check_text("description", edits.description, DESCRIPTION_MAX)
-        merged = merge3(task.description, edits.description, now.description)
-        if merged != now.description:
-            description = Change(task.description, merged)
+    description = _description(task, now, edits.description)
     blocked_by, blocks = plan_edges(state, seen, now.id, edits, task, state.short(now.id))
     metadata = _meta_changes(task, edits)
     if kind is OpKind.UPDATE:  # what already holds is no change (a claim still records)
@@ -244,15 +197,7 @@ def plan_update(
         return None
     if actor is not None and renew is not None:
         fields.append(renew)
-    return Op(
-        kind,
-        now.id,
-        fields=tuple(fields),
-        description=description,
-        metadata=metadata,
-        blocked_by=blocked_by,
-        blocks=blocks,
-    )
+    return Op.if_any(kind, now.id, fields, description, metadata, blocked_by, blocks)
 
 
 def plan_note(state: State, ref: str, text: str, actor: Actor | None = None) -> Op:

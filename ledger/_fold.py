@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import _json
-from ._doc import DESCRIPTION, NOTES, stamp_of
+from ._entries import DESCRIPTION, NOTES, stamp_of
 from ._ids import is_task_id
 from ._model import SCALAR_FIELDS, Json, Lease, Note, Partial, Stamp, Status, Task, sorted_pairs
 from ._state import Edges, Key
@@ -135,6 +135,26 @@ def _registers(
     return created, updated, scalars, meta, edges
 
 
+def _notes(raw: Json, memo: Memo) -> list[Note]:
+    notes = []
+    if type(raw) is list:
+        for item in raw:
+            note = memo.note(item)
+            if note is not None:
+                notes.append(Note(note[0], note[1]))
+    notes.sort(key=lambda n: n.stamp.key)
+    return notes
+
+
+def _native(value: Json) -> tuple[str, str] | None:
+    """The (machine, number) Claude Code gave a task, if it did."""
+    if type(value) is list and len(value) == 2:
+        machine, number = value
+        if type(machine) is str and type(number) is str:
+            return machine, number
+    return None
+
+
 def resolve_task(task_id: str, raw: Json, memo: Memo | None = None) -> Partial | None:
     """Resolve one task map's contents.
 
@@ -153,14 +173,7 @@ def resolve_task(task_id: str, raw: Json, memo: Memo | None = None) -> Partial |
     created, updated, scalars, meta, edges = _registers(raw, memo)
     if created is None:
         return None
-    notes = []
-    raw_notes = raw.get(NOTES)
-    if type(raw_notes) is list:
-        for item in raw_notes:
-            note = memo.note(item)
-            if note is not None:
-                notes.append(Note(note[0], note[1]))
-    notes.sort(key=lambda n: n.stamp.key)
+    notes = _notes(raw.get(NOTES), memo)
 
     def scalar(name: str) -> Json:
         won = scalars.get(name)
@@ -175,12 +188,6 @@ def resolve_task(task_id: str, raw: Json, memo: Memo | None = None) -> Partial |
     provenance += [(f"blockedBy.{k}", won[1]) for k, won in edges.items()]
     if updated is None or updated.key < created.key:
         updated = created
-    native = scalar("native")
-    alias = None
-    if type(native) is list and len(native) == 2:
-        machine, number = native
-        if type(machine) is str and type(number) is str:
-            alias = (machine, number)
     task = Task(
         id=task_id,
         subject=_str(scalar("subject")),
@@ -195,7 +202,7 @@ def resolve_task(task_id: str, raw: Json, memo: Memo | None = None) -> Partial |
         updated=updated,
         provenance=tuple(sorted(provenance, key=lambda p: p[0])),
         lease=lease,
-        native=alias,
+        native=_native(scalar("native")),
     )
     return Partial(task, {k: (won[0] is True, won[1].key) for k, won in edges.items()})
 

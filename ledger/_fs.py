@@ -26,7 +26,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 DIR_MODE = 0o700
@@ -268,12 +268,9 @@ class Dir:
     def unlink(self, name: str) -> bool:
         """Remove the entry ``name`` (a link itself, never its target); False if missing."""
         try:
-            os.unlink(name, dir_fd=self.fd)
-        except FileNotFoundError:
-            return False
+            return self._gone(os.unlink, name)
         except IsADirectoryError:
             raise _refuse(self.path / name, "a folder") from None
-        return True
 
     def mkdir(self, name: str) -> bool:
         """Create the folder ``name``; False when an entry of that name exists."""
@@ -285,8 +282,11 @@ class Dir:
 
     def rmdir(self, name: str) -> bool:
         """Remove the empty folder ``name``; False when it is gone already."""
+        return self._gone(os.rmdir, name)
+
+    def _gone(self, remove: Callable[..., None], name: str) -> bool:
         try:
-            os.rmdir(name, dir_fd=self.fd)
+            remove(name, dir_fd=self.fd)
         except FileNotFoundError:
             return False
         return True

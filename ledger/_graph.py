@@ -5,13 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._errors import DependencyError, TaskDeleted
-from ._model import Change, Task
+from ._model import Change, Pairs, Task
 from ._state import State
 
 if TYPE_CHECKING:
-    from ._decide import Edits
-
-Pairs = tuple[tuple[str, Change], ...]
+    from ._edits import Edits
 
 
 def _base(task: Task | None, name: str) -> str | None:

@@ -37,26 +37,20 @@ LOG_SUFFIX = ".jsonl"
 _LETTER_SPAN = 6 << 60  # ids from a000... to ffff...
 
 
-def check_list_id(value: str) -> str:
-    """Return a valid list id unchanged.
-
-    Raises:
-        InvalidValue: naming the allowed pattern.
-    """
-    if not _LIST_RE.fullmatch(value):
-        raise InvalidValue(f"invalid list id {value!r}: use {LIST_PATTERN}")
+def _checked(value: str, rule: re.Pattern[str], what: str, pattern: str) -> str:
+    if not rule.fullmatch(value):
+        raise InvalidValue(f"invalid {what} {value!r}: use {pattern}")
     return value
+
+
+def check_list_id(value: str) -> str:
+    """Return a valid list id unchanged (raises InvalidValue naming the pattern)."""
+    return _checked(value, _LIST_RE, "list id", LIST_PATTERN)
 
 
 def check_session(value: str) -> str:
-    """Return a valid session name unchanged.
-
-    Raises:
-        InvalidValue: naming the allowed pattern.
-    """
-    if not _SESSION_RE.fullmatch(value):
-        raise InvalidValue(f"invalid session name {value!r}: use {SESSION_PATTERN}")
-    return value
+    """Return a valid session name unchanged (raises InvalidValue naming the pattern)."""
+    return _checked(value, _SESSION_RE, "session name", SESSION_PATTERN)
 
 
 def is_session(value: str) -> bool:

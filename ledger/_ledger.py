@@ -20,7 +20,7 @@ in line.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,23 +29,20 @@ from ._checks import DEFAULT_LEASE_S
 from ._errors import InvalidValue
 from ._ids import check_session
 from ._layout import Layout, adopt_legacy, default_session, machine_id
+from ._ledger_audit import AuditTrail
 from ._reader import Reader
 from ._state import State
 from ._timeparse import wall_ms
 
 if TYPE_CHECKING:
-    from ._audit import Conflict
     from ._claims import Claims
-    from ._decide import Edits
-    from ._log import Record
-    from ._model import Json, Op, Stamp, Task
-    from ._sessions import SessionInfo
-    from ._verify import Report
+    from ._edits import Edits
+    from ._model import Op, Task
     from ._view import Outcome, View
     from ._write import Committed, Decide, Writer
 
 
-class Ledger:
+class Ledger(AuditTrail):
     """One list, opened by one session.
 
     Args:
@@ -205,70 +202,6 @@ class Ledger:
     def _note(self, outcome: Outcome, *, errors: bool = True) -> None:
         if errors:
             self.warnings.extend(f"task files not updated: {e}" for e in outcome.errors)
-
-    # -------------------------------------------------------------- the audit
-
-    def _trail(self) -> list[Record]:
-        self._adopt()
-        return list(self.reader.trail())
-
-    def history(
-        self,
-        ref: str | None = None,
-        *,
-        session: str | None = None,
-        since_ms: int | None = None,
-        until_ms: int | None = None,
-        ops: Sequence[str] = (),
-        limit: int | None = None,
-    ) -> list[Record]:
-        """The audit trail in causal (HLC) order, optionally filtered (``_audit.select``).
-
-        Raises:
-            NotFound, Ambiguous: for a bad task reference.
-        """
-        from ._audit import select
-
-        task_id = self.state().resolve(ref) if ref is not None else None
-        return select(self._trail(), task_id=task_id, session=session, since_ms=since_ms,
-                      until_ms=until_ms, ops=ops, limit=limit)  # fmt: skip
-
-    def conflicts(self, ref: str | None = None) -> list[Conflict]:
-        """Same-field writes whose value lost to a write that had not seen them.
-
-        Raises:
-            NotFound, Ambiguous: for a bad task reference.
-        """
-        from ._audit import conflicts
-
-        task_id = self.state().resolve(ref) if ref is not None else None
-        return [c for c in conflicts(self._trail()) if task_id is None or c.task == task_id]
-
-    def blame(self, ref: str) -> list[tuple[str, Json, Stamp]]:
-        """For each current field of a task: its value and the write that set it.
-
-        Raises:
-            NotFound, Ambiguous: for a bad task reference.
-        """
-        from ._audit import blame
-
-        state = self.seen()
-        task_id = state.resolve(ref)
-        return blame(state, task_id, self.history(task_id))
-
-    def sessions(self) -> list[SessionInfo]:
-        """Every session seen in the logs or running now: activity, holdings, liveness."""
-        from ._sessions import read_presence, sessions
-
-        records = self._trail()
-        return sessions(records, self.seen(), read_presence(self.layout), self.clock())
-
-    def verify(self) -> Report:
-        """Check every log for damage and tampering (see ``_verify``)."""
-        from ._verify import verify
-
-        self._adopt()
-        return verify(self.layout, self.reader.changed_logs(), self.clock())
 
     # ---------------------------------------------------------------- writing
 

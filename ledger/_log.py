@@ -1,15 +1,9 @@
-"""Log records: encoding, the hash chain, appending, and the one tolerant reader.
+"""Log records: encoding, the hash chain, and the one tolerant reader.
 
 A log is a file of UTF-8 JSON lines, one record per line, written by exactly
 one writer. The record format is described field by field in docs/format.md.
 
-Appends happen under an exclusive ``flock`` on the log file itself (only the
-processes of one session ever contend for it), are a single ``write`` of the
-whole line, and are followed by ``fsync`` before the lock is released: a
-command that exits 0 has its record on disk. A log whose last line is torn
-(its writer died mid-append) is never truncated or rewritten: the next append
-first terminates the torn fragment with a marker that can never parse as
-JSON, then starts its record on a fresh line.
+Appending is ``_append``'s (flock, fsync, torn tails).
 
 Every reader of logs -- the replayer (and so the state, history, time travel,
 sync) and ``verify`` -- reads lines with ``Cursor.read`` and classifies each
@@ -18,7 +12,6 @@ with ``classify``, so a damaged line is described the same way everywhere.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import re
@@ -28,7 +21,7 @@ from typing import NamedTuple
 
 from . import _json
 from ._errors import BadRecord, StorageError, UnknownVersion
-from ._fs import Dir, write_all
+from ._fs import Dir
 from ._ids import TASK_ID, is_writer_id
 from ._model import MAX_COUNTER, MAX_HLC_MS, Hlc, Json, OpKind
 
@@ -173,6 +166,14 @@ def parse_record(line: bytes) -> Record:
         raise BadRecord(f"unknown op {kind!r}"[:80])
     if type(task) is not str or not _TASK_RE.fullmatch(task):
         raise BadRecord("bad task id")
+    _check_payload(fields, updates, clocks, prev)
+    return Record(
+        session, writer, seq, Hlc(hlc[0], hlc[1]), at, kind, task, fields, updates, clocks, prev
+    )
+
+
+def _check_payload(fields: object, updates: object, clocks: object, prev: object) -> None:
+    """The record's changes, updates, clocks and hash link (raises BadRecord)."""
     if type(fields) is not dict:
         raise BadRecord("bad fields")
     if type(updates) is not dict or not all(
@@ -187,9 +188,6 @@ def parse_record(line: bytes) -> Record:
         raise BadRecord("bad clocks")
     if type(prev) is not str or not _HEX64_RE.fullmatch(prev):
         raise BadRecord("bad prev hash")
-    return Record(
-        session, writer, seq, Hlc(hlc[0], hlc[1]), at, kind, task, fields, updates, clocks, prev
-    )
 
 
 class Line(NamedTuple):
@@ -275,7 +273,7 @@ class Cursor:
         try:
             fd = folder.open_read(name)
         except OSError as exc:
-            raise StorageError(f"cannot read {folder.path / name}: {_reason(exc)}") from exc
+            raise StorageError(f"cannot read {folder.path / name}: {reason(exc)}") from exc
         if fd is None:
             return
         try:
@@ -290,7 +288,7 @@ class Cursor:
             try:
                 chunk = os.pread(fd, _CHUNK, position)
             except OSError as exc:
-                raise StorageError(f"cannot read {folder.path / name}: {_reason(exc)}") from exc
+                raise StorageError(f"cannot read {folder.path / name}: {reason(exc)}") from exc
             if not chunk:
                 self.tail = len(pending)
                 return
@@ -311,7 +309,7 @@ class Cursor:
             pending = buf[start:]
 
 
-def _reason(exc: OSError) -> str:
+def reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
@@ -346,87 +344,3 @@ def line_before(folder: Dir, name: str, offset: int) -> bytes | None:
         return None
     finally:
         os.close(fd)
-
-
-class Appender:
-    """Exclusive, durable appends to one writer's own log.
-
-    Use as a context manager: entering takes the ``flock`` (waiting for other
-    processes of the same session), leaving releases it. Records appended
-    inside are on disk before the lock is released.
-
-    Args:
-        folder: the logs folder.
-        name: the log's file name.
-    """
-
-    def __init__(self, folder: Dir, name: str) -> None:
-        self.folder = folder
-        self.name = name
-        self._fd = -1
-
-    @property
-    def where(self) -> str:
-        """The log's path, for messages."""
-        return str(self.folder.path / self.name)
-
-    def __enter__(self) -> Appender:
-        try:
-            self._fd = self.folder.open_append(self.name)
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
-            if os.fstat(self._fd).st_size == 0:
-                # possibly just created (by us or a process of our session):
-                # make its folder entry durable before anything counts on it
-                self.folder.sync()
-        except OSError as exc:
-            self._close()
-            raise StorageError(f"cannot open log {self.where}: {_reason(exc)}") from exc
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._close()
-
-    def _close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)  # closing releases the flock
-            self._fd = -1
-
-    def size(self) -> int:
-        """The log's current size in bytes."""
-        return os.fstat(self._fd).st_size
-
-    def append(self, line: bytes) -> None:
-        """Append one record line (without newline) and fsync it.
-
-        Raises:
-            StorageError: when the write or fsync fails (the record may then be
-                a torn line, which readers skip and the next append terminates).
-        """
-        self.append_unsynced(line)
-        self.sync()
-
-    def append_unsynced(self, line: bytes) -> None:
-        """Append one record line without waiting for the disk (bulk loads; call ``sync``).
-
-        Raises:
-            StorageError: when the write fails.
-        """
-        try:
-            size = os.fstat(self._fd).st_size
-            data = line + b"\n"
-            if size and os.pread(self._fd, 1, size - 1) != b"\n":
-                data = TORN_MARK + data
-            write_all(self._fd, data)
-        except OSError as exc:
-            raise StorageError(f"cannot append to {self.where}: {_reason(exc)}") from exc
-
-    def sync(self) -> None:
-        """Wait until everything appended is on disk.
-
-        Raises:
-            StorageError: when fsync fails.
-        """
-        try:
-            os.fsync(self._fd)
-        except OSError as exc:
-            raise StorageError(f"cannot sync {self.where}: {_reason(exc)}") from exc

@@ -7,7 +7,7 @@ module speaks.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
@@ -205,6 +205,17 @@ class Op:
     blocks: Pairs = ()
     note: str | None = None
 
+    @classmethod
+    def if_any(
+        cls, kind: OpKind, task: str, fields: Sequence[tuple[str, Change]],
+        description: Change | None, metadata: Pairs, blocked_by: Pairs, blocks: Pairs,
+    ) -> Op | None:  # fmt: skip
+        """The op of these changes, or None when there are none."""
+        if not (fields or description or metadata or blocked_by or blocks):
+            return None
+        return cls(kind, task, fields=tuple(fields), description=description,
+                   metadata=metadata, blocked_by=blocked_by, blocks=blocks)  # fmt: skip
+
     def field(self, name: str) -> Change | None:
         """Return the change to one scalar field, if the op makes one."""
         for key, change in self.fields:
@@ -350,24 +361,6 @@ class Task:
     def meta(self) -> dict[str, Json]:
         """Return the metadata as a dict."""
         return dict(self.metadata)
-
-    def claude_json(self) -> dict[str, Json]:
-        """Return the task in Claude Code's task-file schema and key order."""
-        out: dict[str, Json] = {
-            "id": self.id,
-            "subject": self.subject,
-            "description": self.description,
-        }
-        if self.active_form:
-            out["activeForm"] = self.active_form
-        out["status"] = self.status.value
-        if self.owner:
-            out["owner"] = self.owner
-        out["blocks"] = list(self.blocks)
-        out["blockedBy"] = list(self.blocked_by)
-        if self.metadata:
-            out["metadata"] = dict(self.metadata)
-        return out
 
 
 def sorted_pairs(

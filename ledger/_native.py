@@ -18,7 +18,7 @@ and a field it did not change is simply set.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,18 +70,29 @@ class FileTask:
 
     def to_json(self) -> dict[str, Json]:
         """The file's JSON object, in Claude Code's key order."""
-        out: dict[str, Json] = {"id": self.id, "subject": self.subject}
-        out["description"] = self.description
-        if self.active_form:
-            out["activeForm"] = self.active_form
-        out["status"] = self.status
-        if self.owner:
-            out["owner"] = self.owner
-        out["blocks"] = list(self.blocks)
-        out["blockedBy"] = list(self.blocked_by)
-        if self.metadata:
-            out["metadata"] = dict(self.metadata)
-        return out
+        return claude_schema(
+            self.id, self.subject, self.description, self.active_form, self.status, self.owner,
+            self.blocks, self.blocked_by, self.metadata.items(),
+        )  # fmt: skip
+
+
+def claude_schema(
+    task_id: str, subject: str, description: str, active_form: str, status: str, owner: str,
+    blocks: Iterable[str], blocked_by: Iterable[str], metadata: Iterable[tuple[str, Json]],
+) -> dict[str, Json]:  # fmt: skip
+    """A task as Claude Code's task files hold it: its keys, in its order, empty ones left out."""
+    out: dict[str, Json] = {"id": task_id, "subject": subject, "description": description}
+    if active_form:
+        out["activeForm"] = active_form
+    out["status"] = status
+    if owner:
+        out["owner"] = owner
+    out["blocks"] = list(blocks)
+    out["blockedBy"] = list(blocked_by)
+    meta = dict(metadata)
+    if meta:
+        out["metadata"] = meta
+    return out
 
 
 def file_task(task: Task, name: str, view_id: Callable[[str], str]) -> FileTask:
@@ -212,17 +223,7 @@ def plan_native_update(
     metadata = _meta(task, seen.metadata, wanted.metadata)
     blocked_by = _edges(task, seen.blocked_by, wanted.blocked_by, task_id, state, into=True)
     blocks = _edges(task, seen.blocks, wanted.blocks, task_id, state, into=False)
-    if not (fields or description or metadata or blocked_by or blocks):
-        return None
-    return Op(
-        OpKind.UPDATE,
-        task.id,
-        fields=tuple(fields),
-        description=description,
-        metadata=metadata,
-        blocked_by=blocked_by,
-        blocks=blocks,
-    )
+    return Op.if_any(OpKind.UPDATE, task.id, fields, description, metadata, blocked_by, blocks)
 
 
 def _meta(

@@ -123,14 +123,12 @@ class Reader:
     def _from_snapshot(self) -> State | None:
         """The state from a snapshot that covers the logs exactly, else None."""
         stats = self._stats_or_none()
-        if stats is None:
+        found = None if stats is None else self._head()
+        if found is None:
             return None
-        snapshot = self._snapshot()
-        if snapshot is None:
-            return None
+        snapshot, head = found
         try:
-            head = snapshot.read_head()
-            if head is None or not head.fresh(stats):
+            if stats is None or not head.fresh(stats):
                 return None
             rows = snapshot.rows(head.rows)
             known = {r.id: r for r in rows}
@@ -194,13 +192,17 @@ class Reader:
             )  # fmt: skip
         return self.replayer
 
-    def _base(self) -> Base | None:
+    def _head(self) -> tuple[Snapshot, Head] | None:
+        """The cache folder and its head, if there are both."""
         snapshot = self._snapshot()
-        if snapshot is None:
+        head = None if snapshot is None else snapshot.read_head()
+        return None if snapshot is None or head is None else (snapshot, head)
+
+    def _base(self) -> Base | None:
+        found = self._head()
+        if found is None:
             return None
-        head = snapshot.read_head()
-        if head is None:
-            return None
+        snapshot, head = found
         try:
             base = snapshot.base(head)
         except CacheBroken as exc:

@@ -132,3 +132,10 @@ def session_json(info: SessionInfo, state: State) -> dict[str, Json]:
             for t in info.holds
         ],
     }
+
+
+def task_file_json(task: Task) -> dict[str, Json]:
+    """A task as its Claude Code task file holds it (under its own id)."""
+    from ._native import file_task
+
+    return file_task(task, task.id, lambda i: i).to_json()

@@ -333,20 +333,12 @@ class Snapshot:
             token = head.shards.get(name)
             return None if token is None else self.shard_doc(name, token)
 
+        # (the head's progress, then what it names: rows, edges, and each shard on demand)
         return Base(
-            logs=head.logs,
-            writers=head.writers,
-            heads=head.heads,
-            pending=head.pending,
-            rejected=head.rejected,
-            rows=rows,
-            edges=raw_edges,
-            derived=derived,
-            aliases=head.aliases,
-            snapshot=snapshot,
-            declared=lambda name: shard(name)[1],
-            tasks=lambda name: dict(shard(name)[0]),
-        )
+            head.logs, head.writers, head.heads, head.pending, head.rejected,
+            rows, raw_edges, derived, head.aliases,
+            snapshot, lambda name: shard(name)[1], lambda name: dict(shard(name)[0]),
+        )  # fmt: skip
 
     # -- housekeeping
 

@@ -18,11 +18,12 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from ._append import Appender
 from ._errors import BadRecord, StorageError
 from ._fs import Dir
 from ._ids import log_name
 from ._layout import Layout, scan_logs
-from ._log import GENESIS, Appender, Cursor, LogWarning, Record, classify, digest, parse_record
+from ._log import GENESIS, Cursor, LogWarning, Record, classify, digest, parse_record
 
 _TAIL = 1 << 16
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import _json
-from ._doc import DESCRIPTION, NOTES
+from ._entries import DESCRIPTION, NOTES
 from ._errors import StorageError
 from ._fold import parse_entry, parse_note
 from ._ids import parse_log_name, shard_of
@@ -302,6 +302,20 @@ def verify(layout: Layout, broken: list[str] | None = None, now_ms: int | None =
     inspector.replayer = replayer
     replayer.catch_up()
     inspector.check_all()
+    _replay_findings(report, replayer, now_ms)
+    for name in broken or ():
+        report.add(
+            name,
+            0,
+            "changed since the cache read it: the bytes it had read are not what they "
+            "were (logs only grow)",
+        )
+    report.problems.sort()
+    return report
+
+
+def _replay_findings(report: Report, replayer: Replayer, now_ms: int | None) -> None:
+    """What the replay found: refused updates, clock shortfalls, gaps, clocks far ahead."""
     for warning in replayer.take_warnings():
         if warning.kind == "update":
             report.add(warning.file, warning.line, warning.problem.removesuffix(", skipped"))
@@ -323,12 +337,3 @@ def verify(layout: Layout, broken: list[str] | None = None, now_ms: int | None =
                     "of this clock (its ops do not move other writers' clocks)",
                     WARNING,
                 )
-    for name in broken or ():
-        report.add(
-            name,
-            0,
-            "changed since the cache read it: the bytes it had read are not what they "
-            "were (logs only grow)",
-        )
-    report.problems.sort()
-    return report

@@ -72,10 +72,11 @@ class Outcome:
     created: list[str] = field(default_factory=list)
 
 
+@dataclass
 class View:
     """One list's Claude Code folder, kept in line with the ledger.
 
-    Args:
+    Attributes:
         layout: where the list lives.
         current: the state with every log caught up.
         record: appends an op for a change Claude Code made (see ``Record``).
@@ -84,21 +85,12 @@ class View:
         native_session: the session ops recorded from files carry.
     """
 
-    def __init__(
-        self,
-        layout: Layout,
-        current: Callable[[], State],
-        record: Record,
-        machine: str,
-        warnings: list[str],
-        native_session: str = NATIVE_SESSION,
-    ) -> None:
-        self.layout = layout
-        self.current = current
-        self.record = record
-        self.machine = machine
-        self.warnings = warnings
-        self.native_session = native_session
+    layout: Layout
+    current: Callable[[], State]
+    record: Record
+    machine: str
+    warnings: list[str]
+    native_session: str = NATIVE_SESSION
 
     # ------------------------------------------------------------- entry points
 
@@ -111,13 +103,10 @@ class View:
         """
         out = Outcome()
         forced = set(forced)
-        try:
-            folder = self.layout.open_view()
-        except StorageError as exc:
-            out.errors.append(str(exc))
-            return out
+        folder = self._folder(out)
         if folder is None:
-            self._missing_folder(out)
+            if not out.errors:
+                self._missing_folder(out)
             return out
         with folder, Baselines(self.layout) as marks:
             st = os.fstat(folder.fd)
@@ -138,19 +127,23 @@ class View:
         looks only at the files of its own op.
         """
         out = Outcome()
-        try:
-            folder = self.layout.open_view()
-        except StorageError as exc:
-            out.errors.append(str(exc))
-            return out
+        folder = self._folder(out)
         if folder is None:
-            return self.reconcile(ids)
+            return out if out.errors else self.reconcile(ids)
         with folder, Baselines(self.layout) as marks:
             for task_id in sorted(ids):
                 self._file(folder, marks, task_id, None, out)
             if out.errors:
                 marks.unsettle()
         return out
+
+    def _folder(self, out: Outcome) -> Dir | None:
+        """The folder, opened; None when it is missing, or refused (then said in ``out``)."""
+        try:
+            return self.layout.open_view()
+        except StorageError as exc:
+            out.errors.append(str(exc))
+            return None
 
     # ------------------------------------------------------------------ passes
 

@@ -21,14 +21,15 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ._append import Appender
 from ._doc import write_op
 from ._errors import BadRecord, CacheBroken, InvalidValue, StorageError
 from ._ids import log_name, new_task_id, shard_of
 from ._layout import Layout, writer_of
-from ._log import Appender, Record, encode_record, parse_record
+from ._log import Record, encode_record, parse_record
 from ._model import Op, Stamp
 from ._state import State
 from ._timeparse import iso_ms
@@ -56,10 +57,11 @@ class Committed:
     state: State
 
 
+@dataclass
 class Writer:
     """The appends of one session on one list.
 
-    Args:
+    Attributes:
         layout: where the list lives.
         session: the session whose log this writes.
         reader: the read path it catches up through.
@@ -67,20 +69,12 @@ class Writer:
         warnings: where to report a retired writer.
     """
 
-    def __init__(
-        self,
-        layout: Layout,
-        session: str,
-        reader: Reader,
-        clock: Callable[[], int],
-        warnings: list[str],
-    ) -> None:
-        self.layout = layout
-        self.session = session
-        self.reader = reader
-        self.clock = clock
-        self.warnings = warnings
-        self._writer: str | None = None
+    layout: Layout
+    session: str
+    reader: Reader
+    clock: Callable[[], int]
+    warnings: list[str]
+    _writer: str | None = field(default=None, init=False)
 
     def writer_id(self) -> str:
         """This machine's writer for the session (made on first use)."""

@@ -34,7 +34,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ledger import Edits, Layout, Ledger, LedgerError, Replayer, Status, StorageError
+from ledger import (
+    Edits,
+    Layout,
+    Ledger,
+    LedgerError,
+    Replayer,
+    Status,
+    StorageError,
+    task_file_json,
+)
 
 from ._naive import NaiveStore, change
 
@@ -356,7 +365,7 @@ def run_ledger(home: Path, ids: list[str], script: Mapping[str, list[SimOp]]) ->
     for task_id, task in final.tasks.items():
         path = layout.view / f"{task_id}.json"
         on_disk = json.loads(path.read_text()) if path.exists() else None
-        if second.tasks.get(task_id) != task or (on_disk != task.claude_json()):
+        if second.tasks.get(task_id) != task or (on_disk != task_file_json(task)):
             report.disagreements += 1
     report.extra = {
         "replicas_identical": second == final,

@@ -10,11 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import ledger._log as log
+from ledger._append import Appender
 from ledger._fs import Dir
 from ledger._log import (
     GENESIS,
     TORN_MARK,
-    Appender,
     BadRecord,
     Cursor,
     Record,

@@ -124,7 +124,7 @@ def test_human_watch_lines_and_filters(home: Path) -> None:
 _DIE_MID_APPEND = """
 import os, signal, sys
 from ledger import Ledger
-import ledger._log as log
+import ledger._append as log
 home, tid = sys.argv[1], sys.argv[2]
 def torn(self, line):
     os.write(self._fd, line[: len(line) // 2])   # half of the record, no newline
