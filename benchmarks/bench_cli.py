@@ -31,7 +31,7 @@ from benchmarks._fixtures import (  # noqa: E402
     scratch,
     write_results,
 )
-from ledger._paths import Layout  # noqa: E402
+from ledger import Layout  # noqa: E402
 
 LIST_ID = "bench"
 COMMANDS = ("list", "show", "update", "ready")
@@ -74,7 +74,7 @@ def measure(home: Path, runs: int, cold_runs: int) -> dict[str, Any]:
             samples[name].append(wall(argv, None))
         for command in COMMANDS:
             samples[command].append(wall(argv_for(command, task, n), env))
-    cache = Layout(home, LIST_ID).cache
+    cache = Layout.of(home, LIST_ID).root / "cache"
     cold: dict[str, list[float]] = {c: [] for c in COMMANDS}
     for n in range(cold_runs):
         for command in COMMANDS:

@@ -22,15 +22,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._fixtures import baselines, bulk, cli_env, fmt_ms, timed, timed_call
-from ledger import Ledger
-from ledger._paths import Layout
-from ledger._replay import Replayer
+from ledger import Layout, Ledger, Replayer
 
 TASKLEDGER = [sys.executable, "-m", "cli"]
 
 
 def log_bytes(home: Path, list_id: str) -> int:
-    return sum(p.stat().st_size for p in Layout(home, list_id).logs.glob("*.jsonl"))
+    return sum(p.stat().st_size for p in Layout.of(home, list_id).logs.glob("*.jsonl"))
 
 
 def main() -> None:
@@ -86,7 +84,7 @@ def main() -> None:
         home = root / "replay"
         ops = bulk(home, "bench", replay_tasks, replay_updates)
         size = log_bytes(home, "bench")
-        logs = Layout(home, "bench").logs
+        logs = Layout.of(home, "bench").logs
 
         def replay() -> None:
             replayer = Replayer(logs)

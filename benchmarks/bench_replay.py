@@ -29,13 +29,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._fixtures import bulk, print_table, scratch, write_results  # noqa: E402
-from ledger._paths import Layout  # noqa: E402
+from ledger import Layout  # noqa: E402
 
 CHILD = """
 import json, resource, sys, time
 from pathlib import Path
 from ledger import Ledger
-from ledger._replay import Replayer
+from ledger import Replayer
 import pycrdt
 
 home, list_id, what = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -72,7 +72,7 @@ def child(*args: str) -> dict[str, Any]:
 
 
 def log_bytes(home: Path, list_id: str) -> int:
-    return sum(p.stat().st_size for p in Layout(home, list_id).logs.glob("*.jsonl"))
+    return sum(p.stat().st_size for p in Layout.of(home, list_id).logs.glob("*.jsonl"))
 
 
 def run(quick: bool = False) -> tuple[list[list[str]], dict[str, Any]]:
@@ -84,7 +84,7 @@ def run(quick: bool = False) -> tuple[list[list[str]], dict[str, Any]]:
         home = tmp / "full"
         ops = bulk(home, "full", tasks, 9)
         size = log_bytes(home, "full")
-        full = child(str(home), "full", "full", str(Layout(home, "full").logs))
+        full = child(str(home), "full", "full", str(Layout.of(home, "full").logs))
         assert full["tasks"] == tasks, full
         results["full"] = {"ops": ops, "log_bytes": size, **full}
         rows += [

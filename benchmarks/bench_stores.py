@@ -13,7 +13,7 @@ missing at the end. Each store is used the way a real client would:
   ``synchronous=FULL`` (a commit is on disk, like a ledger append),
   ``busy_timeout`` 60 s; each update is ``BEGIN IMMEDIATE``, read the task's
   JSON, change it, write it back, ``COMMIT``.
-* **naive**: Claude Code's model (``ledger._naive``): read the task file,
+* **naive**: Claude Code's model (``sim.NaiveStore``): read the task file,
   change it, write it back whole (atomically, by rename; no fsync).
 
 All writers start at one instant. Throughput is all ops over the wall time
@@ -64,7 +64,7 @@ def setup(store: str, root: Path) -> None:
             db.execute("INSERT INTO tasks VALUES (?, ?)", (tid, json.dumps(doc)))
         db.close()
     else:
-        from ledger._naive import NaiveStore
+        from sim import NaiveStore
 
         ids = [f"{n + 1}" for n in range(TASKS)]
         naive = NaiveStore(root / "files")
@@ -98,7 +98,7 @@ def worker(store: str, root: Path, index: int, ops: int, start_at: float) -> lis
             db.execute("COMMIT")
 
     else:
-        from ledger._naive import NaiveStore, change
+        from sim import NaiveStore, change
 
         naive = NaiveStore(root / "files")
 
@@ -130,7 +130,7 @@ def final_metadata(store: str, root: Path) -> dict[str, dict[str, Any]]:
         rows = db.execute("SELECT id, doc FROM tasks").fetchall()
         db.close()
         return {tid: json.loads(doc)["metadata"] for tid, doc in rows}
-    from ledger._naive import NaiveStore
+    from sim import NaiveStore
 
     return {tid: t.get("metadata", {}) for tid, t in NaiveStore(root / "files").tasks().items()}
 

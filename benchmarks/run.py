@@ -34,6 +34,7 @@ TABLES = {
     "replay": "Replay",
     "mcp": "MCP server, per call through the SDK's stdio client",
     "claude_code": "Beside Claude Code (native writes recorded, the check on every command)",
+    "long_lived": "A long-lived process (successive library writes on one Ledger)",
 }
 # Older parts that print their own tables; run as scripts with ``--all``.
 SCRIPTS = ("core", "claims", "audit", "watch")

@@ -7,8 +7,9 @@ Kept in the list's data folder, ``view/``:
 * ``<id>.hidden`` -- the op at which Claude Code's panel reset hid a
   completed task (it stays out of the folder until it changes again);
 * ``<name>.by`` -- a hook's word on which session is writing a file now;
-* ``stats.json`` -- each file's stat and the folder's as the last pass left
-  them (a cache: lost, it costs one full comparison).
+* ``folder.json`` -- the folder's stamp as the last pass left it, and
+  ``stats.<xx>.json`` -- the stat of each file whose name starts with ``xx``
+  (a cache: lost, it costs one full comparison).
 
 ``quiet`` answers the question every command asks -- did anything happen in
 the folder since the last pass? -- with one ``stat`` and one small read, and
@@ -29,7 +30,33 @@ from ._layout import Layout
 if TYPE_CHECKING:
     from ._model import Task
 
-_QUIET_NS = 50_000_000  # a folder mtime this close to a pass may hide a later change
+#: a folder mtime this close to a pass may hide a later change, where the file
+#: system's timestamp granularity is not known (``probe_grain`` measures it)
+_QUIET_NS = 50_000_000
+_MAX_GRAIN_NS = 2_000_000_000
+
+
+def probe_grain(folder: Dir) -> int:
+    """How far apart two changes of a folder must be for its mtime to tell them apart (ns).
+
+    Changes a scratch entry of ``folder`` (the data root's own ``view/``, on
+    the file system of the home beside it) until its mtime moves: on a file
+    system with fine timestamps that is the next change, on one that stamps
+    per clock tick (or per second) it takes that long.
+    """
+    worst = 0
+    for _ in range(3):
+        folder.write_atomic(".grain", b"")
+        before = os.fstat(folder.fd).st_mtime_ns
+        start = time.monotonic_ns()
+        while True:
+            folder.write_atomic(".grain", b"")
+            elapsed = time.monotonic_ns() - start
+            if os.fstat(folder.fd).st_mtime_ns != before or elapsed > _MAX_GRAIN_NS:
+                break
+        worst = max(worst, elapsed)
+    folder.unlink(".grain")
+    return min(worst, _MAX_GRAIN_NS)
 
 
 def settled(layout: Layout) -> bool:
@@ -54,12 +81,12 @@ def settled(layout: Layout) -> bool:
             return False
         started = time.time_ns()
         names = scan(folder)
-        if names.keys() != marks.stats.keys():
+        if names.keys() != marks.all_stats().keys():
             return False
         for name, stat in names.items():
             if marks.stat(name) != stat:
                 return False
-            if stat[1] + _QUIET_NS > marks.at and not marks.same(folder, name):
+            if stat[1] + marks.quiet_ns > marks.at and not marks.same(folder, name):
                 return False
         marks.settle(folder, started)
         return True
@@ -83,37 +110,52 @@ def scan(folder: Dir) -> dict[str, tuple[int, int, int]]:
     return out
 
 
+def _shard(name: str) -> str:
+    """Which stats file holds a task file's stat (its first two characters)."""
+    return name[:2] if len(name) >= 2 else f"{name}_"
+
+
 class Baselines:
     """What taskledger knows of the folder, kept in the data root's ``view/``.
 
     ``<id>.txt`` holds the bytes last written to a task's file (its
     baseline), ``<id>.hidden`` the op a reset hid the task at, ``<name>.by``
-    a hook's word on which session writes a file now, and ``stats.json``
-    each file's stat and the folder's as the last pass left them (a cache).
+    a hook's word on which session writes a file now, ``folder.json`` the
+    folder's stamp as the last pass left it, and ``stats.<xx>.json`` the stat
+    of each file whose name starts with ``xx`` (a cache). Everything is read
+    when it is needed: a write that touches one task file reads one stats
+    file and one baseline, whatever the size of the list.
     """
 
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
         self.dir: Dir | None = None
-        self.stats: dict[str, list[int | str]] = {}
+        self._stats: dict[str, dict[str, list[int | str]]] = {}
+        self._changed: set[str] = set()
         self.folder: list[int] | None = None
         self.dirty = False
-        self.names: set[str] = set()
+        self._names: set[str] | None = None
         self.at: int | None = None  # when the last pass recorded the stats (ns)
         self.pending = False  # the last pass left something undone
+        self.grain: int | None = None  # the file system's timestamp granularity (ns)
 
     def __enter__(self) -> Baselines:
         self.dir = self.layout.open("view")
-        self.names = set() if self.dir is None else set(self.dir.names())
-        raw = None if self.dir is None else self._json("stats.json")
+        raw = None if self.dir is None else self._json("folder.json")
         if isinstance(raw, dict):
-            self.stats = {k: v for k, v in raw.get("files", {}).items() if isinstance(v, list)}
             folder = raw.get("folder")
             self.folder = folder if isinstance(folder, list) else None
             at = raw.get("at")
             self.at = at if type(at) is int else None
             self.pending = raw.get("pending") is True
+            grain = raw.get("grain")
+            self.grain = grain if type(grain) is int and 0 <= grain <= _MAX_GRAIN_NS else None
         return self
+
+    @property
+    def quiet_ns(self) -> int:
+        """How old a change must be before the folder's mtime is sure to show the next one."""
+        return _QUIET_NS if self.grain is None else 2 * self.grain + 1_000_000
 
     def _writable(self) -> Dir:
         if self.dir is None:
@@ -122,20 +164,21 @@ class Baselines:
         return self.dir
 
     def __exit__(self, *exc_info: object) -> None:
-        if self.dirty:
+        if self.dirty or self._changed:
             self._writable()
         if self.dir is not None:
-            if self.dirty:
-                body = {
-                    "folder": self.folder,
-                    "at": time.time_ns(),
-                    "pending": self.pending,
-                    "files": self.stats,
-                }
-                try:
-                    self.dir.write_atomic("stats.json", _json.dumps_bytes(body))
-                except OSError:
-                    pass
+            try:
+                for shard in sorted(self._changed):
+                    body = _json.dumps_bytes(self._stats[shard])
+                    self.dir.write_atomic(f"stats.{shard}.json", body)
+                if self.dirty:
+                    if self.grain is None:
+                        self.grain = probe_grain(self.dir)
+                    stamp = {"folder": self.folder, "at": time.time_ns(), "pending": self.pending,
+                             "grain": self.grain}  # fmt: skip
+                    self.dir.write_atomic("folder.json", _json.dumps_bytes(stamp))
+            except OSError:
+                pass
             self.dir.close()
 
     def _json(self, name: str) -> object:
@@ -147,6 +190,55 @@ class Baselines:
         except (OSError, ValueError):
             return None
 
+    def _shard_stats(self, name: str) -> dict[str, list[int | str]]:
+        """The stats file holding a file's stat (``name``: the file's name, or a shard's)."""
+        shard = _shard(name)
+        found = self._stats.get(shard)
+        if found is None:
+            raw = self._json(f"stats.{shard}.json")
+            found = (
+                {k: v for k, v in raw.items() if isinstance(v, list)}
+                if isinstance(raw, dict)
+                else {}
+            )
+            self._stats[shard] = found
+        return found
+
+    @property
+    def names(self) -> set[str]:
+        """Every name in ``view/`` (listed on first use: a full pass needs them all)."""
+        if self._names is None:
+            self._names = set() if self.dir is None else set(self.dir.names())
+        return self._names
+
+    def _has(self, name: str) -> bool:
+        if self._names is not None:
+            return name in self._names
+        return self.dir is not None and self.dir.lstat(name) is not None
+
+    def _named(self, name: str, present: bool) -> None:
+        if self._names is not None:
+            (self._names.add if present else self._names.discard)(name)
+
+    def all_stats(self) -> dict[str, list[int | str]]:
+        """Every file's stat as the last passes left them."""
+        out: dict[str, list[int | str]] = {}
+        for entry in sorted(self.names):
+            if entry.startswith("stats.") and entry.endswith(".json"):
+                out.update(self._shard_stats(entry[6:-5]))
+        for stats in self._stats.values():
+            out.update(stats)
+        return out
+
+    def _set_stat(self, name: str, value: list[int | str] | None) -> None:
+        stats = self._shard_stats(name)
+        if value is None:
+            if stats.pop(name, None) is None:
+                return
+        else:
+            stats[name] = value
+        self._changed.add(_shard(name))
+
     def quiet(self, st: os.stat_result) -> bool:
         return self.folder == [st.st_ino, st.st_mtime_ns]
 
@@ -157,12 +249,17 @@ class Baselines:
         """Trust the folder's stamp from now on, if it is older than the pass."""
         self.pending = False
         st = os.fstat(folder.fd)
-        trusted = st.st_mtime_ns < started_ns - _QUIET_NS
+        trusted = st.st_mtime_ns < started_ns - self.quiet_ns
         self.folder = [st.st_ino, st.st_mtime_ns] if trusted else None
         self.dirty = True
 
+    def restamp(self, st: os.stat_result) -> None:
+        """The folder's stamp after this process's own writes to a quiet folder."""
+        self.folder = [st.st_ino, st.st_mtime_ns]
+        self.dirty = True
+
     def stat(self, name: str) -> tuple[int, int, int] | None:
-        found = self.stats.get(name)
+        found = self._shard_stats(name).get(name)
         if found is None or len(found) != 4:
             return None
         size, mtime, ino, _ = found
@@ -172,7 +269,7 @@ class Baselines:
 
     def same(self, folder: Dir, name: str) -> bool:
         """Whether a file holds exactly its task's baseline."""
-        found = self.stats.get(name)
+        found = self._shard_stats(name).get(name)
         task_id = None if found is None or len(found) != 4 else found[3]
         if type(task_id) is not str:
             return False
@@ -186,11 +283,11 @@ class Baselines:
         self.folder = None
         self.pending = True
         if name is not None:
-            self.stats.pop(name, None)
+            self._set_stat(name, None)
         self.dirty = True
 
     def has_baseline(self, task_id: str) -> bool:
-        return f"{task_id}.txt" in self.names
+        return self._has(f"{task_id}.txt")
 
     def baseline(self, task_id: str) -> bytes | None:
         if self.dir is None or not self.has_baseline(task_id):
@@ -202,7 +299,7 @@ class Baselines:
 
     def hidden(self, task: Task) -> bool:
         """Whether a reset hid the task and it has not changed since."""
-        if self.dir is None or f"{task.id}.hidden" not in self.names:
+        if self.dir is None or not self._has(f"{task.id}.hidden"):
             return False
         try:
             mark = self.dir.read(f"{task.id}.hidden", limit=256)
@@ -216,31 +313,29 @@ class Baselines:
 
     def keep(self, task_id: str, name: str, data: bytes, st: os.stat_result | None) -> None:
         folder = self._writable()
-        folder.write_atomic(f"{task_id}.txt", data)
-        self.names.add(f"{task_id}.txt")
-        if f"{task_id}.hidden" in self.names:
+        if not (self.has_baseline(task_id) and self.baseline(task_id) == data):
+            folder.write_atomic(f"{task_id}.txt", data)
+            self._named(f"{task_id}.txt", True)
+        if self._has(f"{task_id}.hidden"):
             folder.unlink(f"{task_id}.hidden")
-            self.names.discard(f"{task_id}.hidden")
+            self._named(f"{task_id}.hidden", False)
         if st is not None:
-            self.stats[name] = [st.st_size, st.st_mtime_ns, st.st_ino, task_id]
-        self.dirty = True
+            self._set_stat(name, [st.st_size, st.st_mtime_ns, st.st_ino, task_id])
 
     def forget(self, task_id: str, name: str | None = None) -> None:
         self._writable().unlink(f"{task_id}.txt")
-        self.names.discard(f"{task_id}.txt")
+        self._named(f"{task_id}.txt", False)
         if name is not None:
-            self.stats.pop(name, None)
-        self.dirty = True
+            self._set_stat(name, None)
 
     def hide(self, task: Task) -> None:
         self._writable()
         assert self.dir is not None
         ref = "" if task.updated is None else task.updated.ref
         self.dir.write_atomic(f"{task.id}.hidden", ref.encode())
-        self.names.add(f"{task.id}.hidden")
+        self._named(f"{task.id}.hidden", True)
         self.dir.unlink(f"{task.id}.txt")
-        self.names.discard(f"{task.id}.txt")
-        self.dirty = True
+        self._named(f"{task.id}.txt", False)
 
     @staticmethod
     def name_writer(layout: Layout, names: list[str], session: str, until_ms: int) -> None:

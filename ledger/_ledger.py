@@ -77,6 +77,7 @@ class Ledger(AuditTrail):
         self._writers: dict[str, Writer] = {}
         #: the op this session's last write appended (None: it changed nothing)
         self.last_op: Op | None = None
+        self._noticed: set[str] = set()
         self._view: View | None = None
         self._claims: Claims | None = None
 
@@ -144,6 +145,9 @@ class Ledger(AuditTrail):
         self._adopt()
         state = self.reader.rebuilding(self.reader.state)
         changed = self.reader.take_changed()
+        if self._noticed:
+            changed |= {state.by_alias(n) or n for n in self._noticed}
+            self._noticed = set()
         if changed or not settled(self.layout):
             outcome = self._construct_view().reconcile(changed)
             self._note(outcome)
@@ -155,6 +159,10 @@ class Ledger(AuditTrail):
             if outcome.recorded:
                 state = self.reader.state()
         return state
+
+    def notice(self, names: Iterable[str]) -> None:
+        """Look at these task files (by name) at the next read, whatever the folder says."""
+        self._noticed.update(names)
 
     def seen(self) -> State:
         """The state a command decides on (no file is written)."""

@@ -62,6 +62,8 @@ class Reader:
         self.warnings = warnings
         self.long_lived = long_lived
         self.replayer: Replayer | None = None
+        #: the logs' stats the last snapshot answer was read for, and that answer
+        self._answer: tuple[tuple[tuple[str, int, int, int], ...], State] | None = None
         self.head: Head | None = None
         self._saved_at = 0.0
         self._collected = 0.0
@@ -121,14 +123,20 @@ class Reader:
         return state
 
     def _from_snapshot(self) -> State | None:
-        """The state from a snapshot that covers the logs exactly, else None."""
+        """The state from a snapshot that covers the logs exactly, else None (logs
+        unchanged since the last answer: that same immutable state again)."""
         stats = self._stats_or_none()
-        found = None if stats is None else self._head()
+        if stats is None:
+            return None
+        key = tuple(sorted((n, st.st_ino, st.st_size, st.st_mtime_ns) for n, st in stats.items()))
+        if self._answer is not None and self._answer[0] == key:
+            return self._answer[1]
+        found = self._head()
         if found is None:
             return None
         snapshot, head = found
         try:
-            if stats is None or not head.fresh(stats):
+            if not head.fresh(stats):
                 return None
             rows = snapshot.rows(head.rows)
             known = {r.id: r for r in rows}
@@ -140,7 +148,9 @@ class Reader:
         def load(shard: str) -> dict[str, object]:
             return {t: p.task for t, p in self._shard_tasks(shard, head).items()}
 
-        return State(known, load, derived, head.aliases)  # type: ignore[arg-type]
+        state = State(known, load, derived, head.aliases)  # type: ignore[arg-type]
+        self._answer = (key, state)
+        return state
 
     def _stats_or_none(self) -> dict[str, os.stat_result] | None:
         try:
@@ -226,6 +236,7 @@ class Reader:
         """Drop the snapshot and the replayer: the next read replays the logs."""
         self.replayer = None
         self.head = None
+        self._answer = None
         snapshot = self._snapshot()
         if snapshot is not None:
             snapshot.drop()

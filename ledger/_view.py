@@ -124,17 +124,27 @@ class View:
         """Bring the files of just these tasks in line (after a write touched them).
 
         The rest of the folder is left to the next reader's pass: a writer
-        looks only at the files of its own op.
+        looks only at the files of its own op. When the folder was quiet
+        before (nothing changed since the last pass), its new stamp is the one
+        these writes left, so the next command does not scan it again for
+        them. Every write of Claude Code's starts with a change of the folder
+        (a lock folder made, a file created) milliseconds before it ends with
+        another, so one cannot fit between the two looks; and were it to, its
+        change is still read when the next change of the folder makes a reader
+        scan, or before this file is written again -- never lost.
         """
         out = Outcome()
         folder = self._folder(out)
         if folder is None:
             return out if out.errors else self.reconcile(ids)
         with folder, Baselines(self.layout) as marks:
+            quiet = marks.quiet(os.fstat(folder.fd))
             for task_id in sorted(ids):
                 self._file(folder, marks, task_id, None, out)
             if out.errors:
                 marks.unsettle()
+            elif quiet:
+                marks.restamp(os.fstat(folder.fd))
         return out
 
     def _folder(self, out: Outcome) -> Dir | None:

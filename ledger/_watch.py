@@ -18,6 +18,7 @@ session as live.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -194,7 +195,7 @@ class Follower:
             return
         from watchfiles import watch
 
-        for _ in watch(
+        for changes in watch(
             *self._paths(),
             watch_filter=self._accept,
             debounce=self.debounce_ms,
@@ -203,9 +204,19 @@ class Follower:
             yield_on_timeout=True,
             stop_event=self.stop_event,
         ):
+            self._notice(changes)
             batch = self._batch()
             if batch:
                 yield batch
+
+    def _notice(self, changes: set[tuple[Change, str]]) -> None:
+        """Task files the notifications name are looked at, even if the folder's stamp
+        did not move (a file rewritten in place by hand)."""
+        view = str(self.ledger.layout.view) + os.sep
+        names = {
+            p[len(view) : -5] for _, p in changes if p.startswith(view) and p.endswith(".json")
+        }
+        self.ledger.notice(names)
 
     async def __aiter__(self) -> AsyncIterator[list[LiveEvent]]:
         if self.poll_s is not None:
@@ -226,7 +237,7 @@ class Follower:
 
         relay_task = asyncio.create_task(relay())
         try:
-            async for _ in awatch(
+            async for changes in awatch(
                 *self._paths(),
                 watch_filter=self._accept,
                 debounce=self.debounce_ms,
@@ -235,6 +246,7 @@ class Follower:
                 yield_on_timeout=True,
                 stop_event=stop,
             ):
+                self._notice(changes)
                 batch = self._batch()
                 if batch:
                     yield batch

@@ -69,6 +69,7 @@ KINDS = [
     "data folder", "cache", "cache head", "cache rows", "cache edges", "cache shards",
     "shard state", "shard tasks", "claims", "claim folder", "claim file", "claim folder to come",
     "logs", "own log", "native log", "presence", "baselines", "baseline", "view stats",
+    "file stats",
     "writers", "marker", "marker to come", "view", "highwatermark", "list lock",
     "native file", "native lock", "task file", "task lock",
 ]  # fmt: skip
@@ -94,7 +95,8 @@ def targets(base: Path, ids: dict[str, str]) -> dict[str, str]:
         "logs": root / "logs", "own log": next((root / "logs").glob("alice.*")),
         "native log": next((root / "logs").glob("claude-code.*")),
         "presence": root / "presence", "baselines": root / "view",
-        "baseline": root / "view" / f"{a}.txt", "view stats": root / "view" / "stats.json",
+        "baseline": root / "view" / f"{a}.txt", "view stats": root / "view" / "folder.json",
+        "file stats": next((root / "view").glob("stats.*.json")),
         "writers": root / "writers", "marker": root / "writers" / "alice",
         "marker to come": root / "writers" / "newbie",
         "view": view, "highwatermark": view / ".highwatermark", "list lock": view / ".lock",

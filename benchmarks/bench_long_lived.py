@@ -1,0 +1,127 @@
+"""A long-lived process: 2,000 successive library writes on a 10k list never slow down.
+
+Run: ``python -m benchmarks.bench_long_lived`` (``--quick``: 1k tasks, 400 ops).
+One ``Ledger`` (long-lived, as the MCP server keeps it) on a list of 10,000
+tasks makes 2,000 updates to tasks spread over the list, then 500 creates;
+the table gives the median of the first and of the last 200 of each and
+their ratio (goal: at most 1.2 times). Every op is committed (fsynced) before the next.
+
+TaskChampion (Taskwarrior's replica store, in Rust) is the peer of the issue
+that asked for this figure; its Python binding ``taskchampion-py`` ships only
+as source that needs a Rust toolchain, so it is measured when it imports and
+reported as not installed otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._fixtures import bulk, fmt_ms, print_table, scratch, write_results  # noqa: E402
+from ledger import Edits, Ledger  # noqa: E402
+
+HEADER = ["store", "op", "first 200 (median)", "last 200 (median)", "last / first"]
+
+
+def _timed(calls: list[Any]) -> list[float]:
+    out = []
+    for call in calls:
+        start = time.perf_counter()
+        call()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def ledger_runs(tasks: int, updates: int, creates: int) -> dict[str, list[float]]:
+    with scratch("tl-long-") as root:
+        bulk(root, "main", tasks)
+        ledger = Ledger.open(root, "main", "worker")
+        ids = [r.id for r in ledger.state().live_rows()]
+        step = max(1, len(ids) // 997)  # spread over the list's shards
+        update_calls = [
+            (lambda n=n: ledger.update(ids[(n * step) % len(ids)], Edits(set_meta={"n": n})))
+            for n in range(updates)
+        ]
+        create_calls = [
+            (lambda n=n: ledger.create(Edits(subject=f"new {n}"))) for n in range(creates)
+        ]
+        return {"update": _timed(update_calls), "create": _timed(create_calls)}
+
+
+def taskchampion_runs(tasks: int, updates: int, creates: int) -> dict[str, list[float]] | None:
+    try:
+        import taskchampion  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    with scratch("tl-tc-") as root:
+        replica = taskchampion.Replica.new_on_disk(str(root), True)
+        uuids = []
+        for n in range(tasks):
+            ops = taskchampion.Operations()
+            uuid = str(__import__("uuid").uuid4())
+            task = replica.create_task(uuid, ops)
+            task.set_description(f"task {n}", ops)
+            replica.commit_operations(ops)
+            uuids.append(uuid)
+
+        def update(n: int) -> None:
+            ops = taskchampion.Operations()
+            task = replica.get_task(uuids[n % len(uuids)])
+            task.set_value("n", str(n), ops)
+            replica.commit_operations(ops)
+
+        def create(n: int) -> None:
+            ops = taskchampion.Operations()
+            task = replica.create_task(str(__import__("uuid").uuid4()), ops)
+            task.set_description(f"new {n}", ops)
+            replica.commit_operations(ops)
+
+        return {
+            "update": _timed([lambda n=n: update(n) for n in range(updates)]),
+            "create": _timed([lambda n=n: create(n) for n in range(creates)]),
+        }
+
+
+def _row(store: str, op: str, samples: list[float]) -> tuple[list[str], dict[str, float]]:
+    head = statistics.median(samples[:200])
+    tail = statistics.median(samples[-200:])
+    row = [store, f"{op} x{len(samples)}", fmt_ms(head), fmt_ms(tail), f"{tail / head:.2f}x"]
+    return row, {"first_ms": head * 1000, "last_ms": tail * 1000, "ratio": tail / head}
+
+
+def run(quick: bool = False) -> tuple[list[list[str]], dict[str, Any]]:
+    tasks, updates, creates = (1000, 400, 400) if quick else (10_000, 2000, 500)
+    rows, results = [], {}
+    runs = {"taskledger": ledger_runs(tasks, updates, creates)}
+    peer = taskchampion_runs(tasks, updates, creates)
+    if peer is not None:
+        runs["taskchampion"] = peer
+    for store, by_op in runs.items():
+        for op, samples in by_op.items():
+            row, result = _row(f"{store} ({tasks:,} tasks)", op, samples)
+            rows.append(row)
+            results[f"{store}/{op}"] = result
+    if peer is None:
+        rows.append(["taskchampion", "not installed (taskchampion-py needs Rust to build)",
+                     "-", "-", "-"])  # fmt: skip
+    return rows, results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    rows, results = run(args.quick)
+    print_table("A long-lived process", HEADER, rows)
+    write_results("long_lived", results)
+
+
+if __name__ == "__main__":
+    main()
