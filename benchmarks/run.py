@@ -35,6 +35,7 @@ TABLES = {
     "mcp": "MCP server, per call through the SDK's stdio client",
     "claude_code": "Beside Claude Code (native writes recorded, the check on every command)",
     "long_lived": "A long-lived process (successive library writes on one Ledger)",
+    "sync": "Sync over git (a bare repository on this machine)",
 }
 # Older parts that print their own tables; run as scripts with ``--all``.
 SCRIPTS = ("core", "claims", "audit", "watch")

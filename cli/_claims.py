@@ -112,5 +112,11 @@ def sessions(env: Env) -> None:
             state_text = "live: " + ", ".join(
                 f"{elide(p.kind, 12)} pid {p.pid}" for p in info.running
             )
-        rows.append((elide(info.session, 32), state_text, str(info.ops), last, held or "-"))
-    click.echo(table(("SESSION", "STATE", "OPS", "LAST ACTIVITY", "HOLDS"), rows, terminal_width()))
+        machines = ", ".join(
+            elide(m, 12) + ("" if at is None else f" (synced {ago(now - at)} ago)")
+            for m, at in info.machines
+        )
+        rows.append((elide(info.session, 32), state_text, machines or "-", str(info.ops), last,
+                     held or "-"))  # fmt: skip
+    header = ("SESSION", "STATE", "MACHINE", "OPS", "LAST ACTIVITY", "HOLDS")
+    click.echo(table(header, rows, terminal_width()))

@@ -32,6 +32,7 @@ COMMANDS = {
     "blame": "cli._audit:blame",
     "export": "cli._audit:export",
     "watch": "cli._watch:watch",
+    "sync": "cli._sync:sync",
     "materialize": "cli._admin:materialize",
     "verify": "cli._admin:verify",
     "simulate": "cli._sim:simulate_command",

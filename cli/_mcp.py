@@ -21,7 +21,15 @@ def random_session() -> str:
 @home_option
 @list_option
 @session_option
-def mcp_command(home: Path | None, list_id: str, session: str | None) -> None:
+@click.option(
+    "--sync",
+    "sync_remote",
+    metavar="REMOTE",
+    help="Also sync the list with this git remote every 2 s (taskledger sync).",
+)
+def mcp_command(
+    home: Path | None, list_id: str, session: str | None, sync_remote: str | None
+) -> None:
     """Serve the list as MCP Task tools over stdio (one server per agent session).
 
     Register it with Claude Code: claude mcp add taskledger -- taskledger mcp
@@ -37,4 +45,9 @@ def mcp_command(home: Path | None, list_id: str, session: str | None) -> None:
         ) from exc
     from mcp_server import serve
 
-    serve(Ledger.open(home, list_id, session or random_session()))
+    ledger = Ledger.open(home, list_id, session or random_session())
+    if sync_remote is not None:
+        from ._sync import background_sync
+
+        background_sync(ledger, sync_remote, 2.0)
+    serve(ledger)

@@ -58,6 +58,12 @@ def _line(ledger: Ledger, event: LiveEvent) -> str:
     metavar="SECONDS",
     help="How often --poll looks.",
 )
+@click.option(
+    "--sync",
+    "sync_remote",
+    metavar="REMOTE",
+    help="Also sync the list with this git remote every 2 s (taskledger sync).",
+)
 @reader_command
 def watch(
     env: Env,
@@ -66,6 +72,7 @@ def watch(
     as_session: str | None,
     poll: bool,
     poll_interval: float,
+    sync_remote: str | None,
 ) -> None:
     """Print every change to the list as it lands, and keep its task files current.
 
@@ -81,6 +88,10 @@ def watch(
         except NotFound:
             task_id = task_ref  # a task yet to come
     signal.signal(signal.SIGTERM, _interrupt)
+    if sync_remote is not None:
+        from ._sync import background_sync
+
+        background_sync(ledger, sync_remote, 2.0)
     only = Filter(task=task_id, session=by_session)
     try:
         with Follower(ledger, poll_s=poll_interval if poll else None, only=only) as follower:

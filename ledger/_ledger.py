@@ -30,6 +30,7 @@ from ._errors import InvalidValue
 from ._ids import check_session
 from ._layout import Layout, adopt_legacy, default_session, machine_id
 from ._ledger_audit import AuditTrail
+from ._ledger_sync import Replication
 from ._reader import Reader
 from ._state import State
 from ._timeparse import wall_ms
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from ._write import Committed, Decide, Writer
 
 
-class Ledger(AuditTrail):
+class Ledger(AuditTrail, Replication):
     """One list, opened by one session.
 
     Args:
@@ -376,20 +377,3 @@ class Ledger(AuditTrail):
         return self._task(committed, ref)
 
     # ------------------------------------------------------- replica exchange
-
-    def receive(self, lines: Iterable[bytes]) -> object:
-        """File record lines from another replica into this one (any subset, any order).
-
-        Raises:
-            StorageError: when the logs cannot be written.
-        """
-        from ._sync import receive
-
-        own = self._construct_writer(self.session).writer_id()
-        return receive(self.layout, lines, own_writer=own)
-
-    def outgoing(self) -> list[bytes]:
-        """Every record line this replica holds (what it can send to another)."""
-        from ._sync import outgoing
-
-        return list(outgoing(self.layout))

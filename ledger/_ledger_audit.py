@@ -78,10 +78,12 @@ class AuditTrail:
 
     def sessions(self) -> list[SessionInfo]:
         """Every session seen in the logs or running now: activity, holdings, liveness."""
+        from ._machines import writer_machines
         from ._sessions import read_presence, sessions
 
         records = self._trail()
-        return sessions(records, self.seen(), read_presence(self.layout), self.clock())
+        presence = read_presence(self.layout)
+        return sessions(records, self.seen(), presence, self.clock(), writer_machines(self.layout))
 
     def verify(self) -> Report:
         """Check every log for damage and tampering (see ``_verify``)."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from . import _json
@@ -200,6 +200,8 @@ class SessionInfo:
         holds: live tasks it holds under a live lease now.
         running: its processes that announce themselves and beat now (a
             ``watch``, an MCP server); the session is *live* if there is one.
+        machines: the machines its writers are on, each with when it last
+            synced (epoch ms; None for this machine, or one never synced).
     """
 
     session: str
@@ -207,6 +209,7 @@ class SessionInfo:
     last: Record | None
     holds: tuple[Row, ...]
     running: tuple[Presence, ...] = ()
+    machines: tuple[tuple[str, int | None], ...] = ()
 
     @property
     def live(self) -> bool:
@@ -215,14 +218,23 @@ class SessionInfo:
 
 
 def sessions(
-    records: Iterable[Record], state: State, running: Iterable[Presence], now_ms: int
+    records: Iterable[Record],
+    state: State,
+    running: Iterable[Presence],
+    now_ms: int,
+    machine_of: Mapping[str, tuple[str, int | None]] | None = None,
 ) -> list[SessionInfo]:
-    """Every session seen in the logs or running now: activity, holdings, liveness."""
+    """Every session seen in the logs or running now: activity, holdings, liveness,
+    and (``machine_of``: writer -> (machine, last sync)) where its writers are."""
     last: dict[str, Record] = {}
     count: dict[str, int] = {}
+    where: dict[str, set[tuple[str, int | None]]] = {}
     for record in records:
         last[record.session] = record
         count[record.session] = count.get(record.session, 0) + 1
+        machine = (machine_of or {}).get(record.writer)
+        if machine is not None:
+            where.setdefault(record.session, set()).add(machine)
     holds: dict[str, list[Row]] = {}
     for row in state.live_rows():
         holder = row.holder(now_ms)
@@ -239,6 +251,7 @@ def sessions(
             last.get(name),
             tuple(holds.get(name, ())),
             tuple(sorted(live.get(name, ()), key=lambda p: p.started_ms)),
+            tuple(sorted(where.get(name, ()), key=lambda m: m[0])),
         )
         for name in sorted(set(last) | set(holds) | set(live))
     ]

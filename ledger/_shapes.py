@@ -121,6 +121,10 @@ def session_json(info: SessionInfo, state: State) -> dict[str, Json]:
             for p in info.running
         ],
         "ops": info.ops,
+        "machines": [
+            {"machine": m, "synced": iso_ms(at) if at is not None else None}
+            for m, at in info.machines
+        ],
         "lastActivity": info.last.at if info.last else None,
         "lastOp": record_json(info.last, state) if info.last else None,
         "holds": [

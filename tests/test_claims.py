@@ -218,7 +218,7 @@ def test_show_and_sessions_report_leases(run: Run) -> None:
     assert by_name["planner"]["holds"] == []
     assert by_name["alice"]["lastOp"]["op"] == "claim"
     table = run("sessions").stdout.splitlines()
-    assert table[0].split() == ["SESSION", "STATE", "OPS", "LAST", "ACTIVITY", "HOLDS"]
+    assert table[0].split() == ["SESSION", "STATE", "MACHINE", "OPS", "LAST", "ACTIVITY", "HOLDS"]
     assert any(line.startswith("alice") and f"{tid[:4]} (" in line for line in table)
 
 
