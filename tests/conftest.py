@@ -34,6 +34,9 @@ ENV_KEYS = (
     "CLAUDE_CONFIG_DIR",
     "TASKLEDGER_DATA",
     "TASKLEDGER_MACHINE",
+    # the developer's terminal: human output is fitted to $COLUMNS when it is set
+    "COLUMNS",
+    "LINES",
 )
 
 
