@@ -36,6 +36,7 @@ TABLES = {
     "claude_code": "Beside Claude Code (native writes recorded, the check on every command)",
     "long_lived": "A long-lived process (successive library writes on one Ledger)",
     "sync": "Sync over git (a bare repository on this machine)",
+    "board": "The board in headless Chromium",
 }
 # Older parts that print their own tables; run as scripts with ``--all``.
 SCRIPTS = ("core", "claims", "audit", "watch")

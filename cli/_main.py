@@ -31,6 +31,7 @@ COMMANDS = {
     "conflicts": "cli._audit:conflicts",
     "blame": "cli._audit:blame",
     "export": "cli._audit:export",
+    "graph": "cli._graph:graph",
     "watch": "cli._watch:watch",
     "sync": "cli._sync:sync",
     "materialize": "cli._admin:materialize",
@@ -38,6 +39,7 @@ COMMANDS = {
     "simulate": "cli._sim:simulate_command",
     "demo": "cli._demo:demo",
     "mcp": "cli._mcp:mcp_command",
+    "board": "cli._board:board",
     "claude-code": "cli._claude:claude_code",
 }
 

@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from ._claude import register_mcp as register_mcp
     from ._claude import settings_file as settings_file
     from ._claude import uninstall_hooks as uninstall_hooks
+    from ._depgraph import DependencyGraph as DependencyGraph
+    from ._depgraph import dependency_graph as dependency_graph
+    from ._depgraph import to_dot as to_dot
+    from ._depgraph import to_mermaid as to_mermaid
     from ._edits import Edits as Edits
     from ._errors import Ambiguous as Ambiguous
     from ._errors import Blocked as Blocked
@@ -87,6 +91,10 @@ __version__ = "0.2.0"
 
 
 _EXPORTS = {
+    "DependencyGraph": "_depgraph",
+    "dependency_graph": "_depgraph",
+    "to_dot": "_depgraph",
+    "to_mermaid": "_depgraph",
     "HookAnswer": "_claude",
     "handle_hook": "_claude",
     "install_hooks": "_claude",

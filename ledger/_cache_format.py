@@ -21,7 +21,7 @@ from ._state import Key, Row
 if TYPE_CHECKING:  # a read answered from the rows never loads the model
     from ._model import Partial, Stamp
 
-VERSION = 6
+VERSION = 7
 _SHARD = re.compile(r"[0-9a-f]{2}")
 _SHARD_TOKEN = re.compile(r"[0-9a-f]{16}")  # crc32 of the snapshot, then of the tasks
 TOKEN = re.compile(r"[0-9a-f]{12}")
@@ -132,12 +132,12 @@ def key_in(raw: list[Any]) -> Key:
     return (int(ms), int(counter), str(session), str(writer))
 
 
-_ROW_COLUMNS = 12
+_ROW_COLUMNS = 13
 
 
 def rows_out(rows: Iterable[Row]) -> list[list[Any]]:
-    """Rows as columns: the first eight fields, then the four of ``created``."""
-    columns = [list(c) for c in zip(*(r[:8] + r.created for r in rows), strict=True)]
+    """Rows as columns: the first nine fields, then the four of ``created``."""
+    columns = [list(c) for c in zip(*(r[:9] + r.created for r in rows), strict=True)]
     return columns or [[] for _ in range(_ROW_COLUMNS)]
 
 
@@ -147,6 +147,7 @@ _COLUMN_TYPES: tuple[frozenset[type], ...] = (
     frozenset({bool}),
     frozenset({int, type(None)}),
     frozenset({str, type(None)}),
+    frozenset({int}),
     frozenset({int}),
     frozenset({int}),
     frozenset({str}),
@@ -162,7 +163,7 @@ def rows_in(columns: list[list[Any]]) -> list[Row]:
     at a time, at C speed: each column's types, and every id in one match.
     """
     if len(columns) != _ROW_COLUMNS or not all(type(c) is list for c in columns):
-        raise ValueError("rows need twelve columns")
+        raise ValueError("rows need thirteen columns")
     if len({len(c) for c in columns}) > 1:
         raise ValueError("rows columns differ in length")
     c = columns
@@ -173,7 +174,7 @@ def rows_in(columns: list[list[Any]]) -> list[Row]:
             raise ValueError("a malformed row")
     if not _IDS_RE.fullmatch("\n".join(c[0])):
         raise ValueError("a row with a malformed id")
-    every = zip(*c[:8], zip(*c[8:], strict=True), strict=True)
+    every = zip(*c[:9], zip(*c[9:], strict=True), strict=True)
     return list(map(tuple.__new__, repeat(Row), every))
 
 

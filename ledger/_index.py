@@ -32,6 +32,7 @@ def row_of(task: Task, short: str) -> Row:
         task.deleted,
         None if lease is None else lease.until_ms,
         None if lease is None else lease.holder,
+        len(task.notes),
         task.created.key if task.created is not None else NO_KEY,
     )
 

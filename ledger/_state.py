@@ -47,6 +47,7 @@ class Row(NamedTuple):
         deleted: True for a tombstone.
         lease_until: the end of its claim's lease (epoch ms), if claimed.
         lease_holder: the session that holds (or held) that lease.
+        notes: how many notes it has.
         created: the creation stamp's order key.
     """
 
@@ -58,6 +59,7 @@ class Row(NamedTuple):
     deleted: bool
     lease_until: int | None
     lease_holder: str | None
+    notes: int
     created: Key
 
     def holder(self, now_ms: int) -> str | None:

@@ -40,8 +40,8 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
 
 @settings(max_examples=150)
 @given(
-    # demo spawns processes; watch and mcp run until stopped: each is tested on its own
-    command=st.sampled_from(sorted(set(COMMANDS) - {"demo", "watch", "mcp"})),
+    # demo spawns processes; watch, mcp and board run until stopped: each is tested on its own
+    command=st.sampled_from(sorted(set(COMMANDS) - {"demo", "watch", "mcp", "board"})),
     args=st.lists(words, max_size=6),
     data=st.data(),
 )

@@ -35,7 +35,7 @@ def test_tool_is_clean(args: list[str]) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-PACKAGES = ("ledger", "cli", "mcp_server", "sim")
+PACKAGES = ("ledger", "cli", "mcp_server", "sim", "board")
 
 
 def _imports(path: Path) -> list[tuple[str, int]]:
