@@ -10,7 +10,7 @@ import click
 
 from ledger import Json, conflict_json, record_json
 
-from ._options import Env, json_or_nothing, ledger_command
+from ._options import Env, format_option, json_or_nothing, ledger_command
 from ._output import (
     clean,
     clock_time,
@@ -91,13 +91,9 @@ def _cell(value: Json) -> str:
 
 
 @click.command()
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["jsonl", "csv"]),
-    default="jsonl",
-    show_default=True,
-    help="jsonl: one op per line (history --json keys); csv: one changed field per row.",
+@format_option(
+    ["jsonl", "csv"],
+    "jsonl: one op per line (history --json keys); csv: one changed field per row.",
 )
 @ledger_command
 def export(env: Env, fmt: str) -> None:

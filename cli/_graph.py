@@ -6,18 +6,11 @@ import click
 
 from ledger import dependency_graph, to_dot, to_mermaid
 
-from ._options import Env, reader_command
+from ._options import Env, format_option, reader_command
 
 
 @click.command()
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["mermaid", "dot"]),
-    default="mermaid",
-    show_default=True,
-    help="mermaid: a flowchart GitHub renders; dot: Graphviz.",
-)
+@format_option(["mermaid", "dot"], "mermaid: a flowchart GitHub renders; dot: Graphviz.")
 @click.option("--open-only", is_flag=True, help="Leave out completed tasks.")
 @reader_command
 def graph(env: Env, fmt: str, open_only: bool) -> None:

@@ -144,6 +144,18 @@ def json_option(func: F) -> F:
     )(func)
 
 
+def format_option(choices: Sequence[str], help: str) -> Callable[[F], F]:
+    """``--format``: one of ``choices``, the first the default, as ``fmt``."""
+    return click.option("--format", "fmt", type=click.Choice(list(choices)), default=choices[0],
+                        show_default=True, help=help)  # fmt: skip
+
+
+def seconds_option(name: str, low: float, default: float, help: str) -> Callable[[F], F]:
+    """An option of a number of seconds, at least ``low`` and at most an hour."""
+    return click.option(name, type=click.FloatRange(min=low, max=3600), default=default,
+                        show_default=True, metavar="SECONDS", help=help)  # fmt: skip
+
+
 def _shared(func: Callable[..., Any], acting_session: bool) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(*args: Any, home: Path | None, list_id: str, as_json: bool, **kwargs: Any) -> Any:

@@ -11,7 +11,7 @@ import click
 
 from ledger import Ledger, SyncError
 
-from ._options import Env, ledger_command
+from ._options import Env, ledger_command, seconds_option
 from ._output import clean, emit_json
 
 
@@ -31,14 +31,7 @@ def _report(env: Env, synced: object, remote: str) -> None:
 @click.command()
 @click.argument("remote", required=False)
 @click.option("--watch", "keep", is_flag=True, help="Keep syncing every --interval seconds.")
-@click.option(
-    "--interval",
-    type=click.FloatRange(min=0.05, max=3600),
-    default=2.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="How often --watch syncs.",
-)
+@seconds_option("--interval", 0.05, 2.0, "How often --watch syncs.")
 @ledger_command
 def sync(env: Env, remote: str | None, keep: bool, interval: float) -> None:
     """Exchange this list's logs with a git REMOTE (a URL, a path, or a remote's name).

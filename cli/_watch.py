@@ -10,7 +10,7 @@ import click
 
 from ledger import Filter, Follower, Ledger, LiveEvent, NotFound, default_session, record_json
 
-from ._options import Env, SessionName, TaskRef, flush_warnings, reader_command
+from ._options import Env, SessionName, TaskRef, flush_warnings, reader_command, seconds_option
 from ._output import elide, json_text, when
 from ._query import summary
 
@@ -50,14 +50,7 @@ def _line(ledger: Ledger, event: LiveEvent) -> str:
     help="Check the logs' sizes on a timer instead of waiting for change notifications "
     "(network file systems).",
 )
-@click.option(
-    "--poll-interval",
-    type=click.FloatRange(min=0.001, max=3600),
-    default=0.1,
-    show_default=True,
-    metavar="SECONDS",
-    help="How often --poll looks.",
-)
+@seconds_option("--poll-interval", 0.001, 0.1, "How often --poll looks.")
 @click.option(
     "--sync",
     "sync_remote",

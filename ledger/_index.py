@@ -67,6 +67,8 @@ class Index:
         self.view_changes: set[str] = set()  # ids whose task file may differ
         self.edges_dirty = False
         self._last_key: Key | None = None
+        #: the last state handed out, with the loader it was made with (until a change)
+        self._handed: tuple[ShardLoader, State] | None = None
         if self.rows:
             self._last_key = next(reversed(self.rows.values())).created
 
@@ -82,8 +84,13 @@ class Index:
             task = part.task
             old = self.rows.get(task.id)
             native = task.native
-            if native is not None and native[0] == self.machine:
+            if (
+                native is not None
+                and native[0] == self.machine
+                and self.aliases.get(task.id) != native[1]
+            ):
                 self.aliases[task.id] = native[1]
+                self._handed = None
             if old is None:
                 group = self._groups.setdefault(prefix_group(task.id), [])
                 group.append(task.id)
@@ -100,6 +107,7 @@ class Index:
                     self._last_key = key
             if old != row:
                 self.rows[task.id] = row
+                self._handed = None
                 changed.append(task.id)
                 self.dirty.add(task.id)
                 if old is None or old.deleted != row.deleted:
@@ -107,6 +115,7 @@ class Index:
                     self.edges_dirty = True
             self._put_edges(task.id, part.edges)
         if reorder:
+            self._handed = None
             ordered = sorted(self.rows.values(), key=lambda r: (r.created, r.id))
             self.rows = {r.id: r for r in ordered}
         for prefix in regroup:
@@ -118,10 +127,12 @@ class Index:
         if registers:
             if current != registers:
                 self.raw_edges[task_id] = dict(registers)
+                self._handed = None
                 self._derived = None
                 self.edges_dirty = True
         elif current is not None:
             del self.raw_edges[task_id]
+            self._handed = None
             self._derived = None
             self.edges_dirty = True
 
@@ -133,6 +144,7 @@ class Index:
             row = self.rows[task_id]
             if row.short != short:
                 self.rows[task_id] = row._replace(short=short)
+                self._handed = None
                 changed.append(task_id)
                 self.dirty.add(task_id)
         return changed
@@ -166,8 +178,17 @@ class Index:
         return out
 
     def state(self, load: ShardLoader) -> State:
-        """An immutable state of everything indexed, loading tasks through ``load``."""
-        return State(dict(self.rows), load, self.edges(), dict(self.aliases))
+        """An immutable state of everything indexed, loading tasks through ``load``.
+
+        Asked again with the same loader and nothing changed in between, it is
+        the same state (a pass over 100k task files asks once per file).
+        """
+        handed = self._handed
+        if handed is not None and handed[0] is load:
+            return handed[1]
+        state = State(dict(self.rows), load, self.edges(), dict(self.aliases))
+        self._handed = (load, state)
+        return state
 
     def with_edges(self, task: Task) -> Task:
         """A task (without derived edges) as a state shows it."""

@@ -78,6 +78,8 @@ class Shards:
         self._tick = 0
         # shards whose resolved tasks a handed-out state shares: copied before a change
         self._shared: set[str] = set()
+        #: the loader ``frozen`` last made, while no shard's tasks changed since
+        self._frozen: Callable[[str], dict[str, Task]] | None = None
         #: what a damaged snapshot file said, and where a shard it cannot give comes from then
         self.broken: str | None = None
         self.recover: Callable[[str], dict[str, Partial]] | None = None
@@ -175,6 +177,7 @@ class Shards:
             self._resolve(shard, slot, doc, touched)
         elif slot.partials is None:
             slot.partials = {} if self.base is None else self.base.tasks(shard)
+            self._frozen = None
         return slot.partials if slot.partials is not None else {}
 
     def _refused(self, ref: str) -> None:
@@ -204,6 +207,7 @@ class Shards:
                 slot.short.discard(client)
 
     def _resolve(self, shard: str, slot: _Slot, doc: Shard, touched: set[str]) -> None:
+        self._frozen = None
         if slot.partials is None:
             slot.partials = {} if self.base is None else dict(self.base.tasks(shard))
         elif shard in self._shared:
@@ -257,6 +261,8 @@ class Shards:
         the next change to them comes (copy on write).
         """
         self.settle_all()
+        if self._frozen is not None:
+            return self._frozen
         view = {s: slot.partials for s, slot in self._slots.items() if slot.partials is not None}
         self._shared = set(view)
         base = self.base
@@ -267,6 +273,7 @@ class Shards:
                 found = {} if base is None else self._base_tasks(base, shard)
             return {task_id: p.task for task_id, p in found.items()}
 
+        self._frozen = load
         return load
 
     def _base_tasks(self, base: Base, shard: str) -> dict[str, Partial]:
