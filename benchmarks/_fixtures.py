@@ -13,14 +13,17 @@ import contextlib
 import json
 import os
 import platform
+import queue
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import IO
 
 from ledger import Layout
 from ledger._append import Appender
@@ -211,3 +214,29 @@ def machine() -> dict[str, object]:
         "cpus": os.cpu_count(),
         "when": time.strftime("%Y-%m-%d %H:%M:%S %z"),
     }
+
+
+def part_main(
+    name: str, title: str, header: Sequence[str],
+    run: Callable[[bool], tuple[list[list[str]], object]], quick: str = "smaller sizes",
+) -> None:  # fmt: skip
+    """A part's script entry point: ``--quick``, run, print the table, write its JSON."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=f"taskledger benchmark: {title}")
+    parser.add_argument("--quick", action="store_true", help=quick)
+    rows, results = run(parser.parse_args().quick)
+    print_table(title, header, rows)
+    write_results(name, results)
+
+
+def line_arrivals(stream: IO[str]) -> queue.Queue[tuple[float, str]]:
+    """Each line a process prints, with the wall time it arrived (read by a thread)."""
+    arrivals: queue.Queue[tuple[float, str]] = queue.Queue()
+
+    def pump() -> None:
+        for line in stream:
+            arrivals.put((time.time(), line))
+
+    threading.Thread(target=pump, daemon=True).start()
+    return arrivals

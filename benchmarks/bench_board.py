@@ -15,7 +15,6 @@ the board extra, selenium, chromium and chromedriver.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import statistics
 import subprocess
@@ -31,10 +30,9 @@ from benchmarks._fixtures import (  # noqa: E402
     bulk,
     cli_env,
     fmt_ms,
+    part_main,
     percentile,
-    print_table,
     scratch,
-    write_results,
 )
 
 HEADER = ["measurement", "p50 / median", "p99 / max", "goal"]
@@ -170,12 +168,7 @@ def run(quick: bool = False) -> tuple[list[list[str]], dict[str, Any]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    rows, results = run(args.quick)
-    print_table("The board", HEADER, rows)
-    write_results("board", results)
+    part_main("board", "The board", HEADER, run)
 
 
 if __name__ == "__main__":

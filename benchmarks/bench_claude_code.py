@@ -15,13 +15,11 @@ Run: ``python -m benchmarks.bench_claude_code`` (``--quick`` for fewer samples).
 
 from __future__ import annotations
 
-import argparse
 import json
 import queue
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -33,10 +31,10 @@ from benchmarks._fixtures import (  # noqa: E402
     bulk,
     cli_env,
     fmt_ms,
+    line_arrivals,
+    part_main,
     percentile,
-    print_table,
     scratch,
-    write_results,
 )
 from ledger import Layout, Ledger  # noqa: E402
 from tests.claude_code import NEW, ClaudeCode  # noqa: E402
@@ -61,14 +59,8 @@ def native_latency(writes: int) -> list[float]:
             [sys.executable, "-m", "cli", "watch", "--json"], env=env, cwd=ROOT,
             stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
-        arrivals: queue.Queue[tuple[float, str]] = queue.Queue()
-
-        def pump() -> None:
-            assert watcher.stdout is not None
-            for line in watcher.stdout:
-                arrivals.put((time.time(), line))
-
-        threading.Thread(target=pump, daemon=True).start()
+        assert watcher.stdout is not None
+        arrivals = line_arrivals(watcher.stdout)
         cc = ClaudeCode(root, "main", NEW)
         # wait until the watcher follows: write until one op comes back
         for n in range(600):
@@ -144,12 +136,7 @@ def run(quick: bool = False) -> tuple[list[list[str]], dict[str, Any]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    rows, results = run(args.quick)
-    print_table("Beside Claude Code", HEADER, rows)
-    write_results("claude_code", results)
+    part_main("claude_code", "Beside Claude Code", HEADER, run)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ reported as not installed otherwise.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -24,7 +23,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._fixtures import bulk, fmt_ms, print_table, scratch, write_results  # noqa: E402
+from benchmarks._fixtures import (  # noqa: E402
+    bulk,
+    fmt_ms,
+    part_main,
+    scratch,
+)
 from ledger import Edits, Ledger  # noqa: E402
 
 HEADER = ["store", "op", "first 200 (median)", "last 200 (median)", "last / first"]
@@ -115,12 +119,7 @@ def run(quick: bool = False) -> tuple[list[list[str]], dict[str, Any]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    rows, results = run(args.quick)
-    print_table("A long-lived process", HEADER, rows)
-    write_results("long_lived", results)
+    part_main("long_lived", "A long-lived process", HEADER, run)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ it includes the JSON-RPC round trip over the pipes. A fresh CLI process
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import subprocess
@@ -24,11 +23,10 @@ sys.path.insert(0, str(ROOT))
 from benchmarks._fixtures import (  # noqa: E402
     bulk,
     cli_env,
+    part_main,
     percentile,
-    print_table,
     scratch,
     timed,
-    write_results,
 )
 
 LIST_ID = "bench"
@@ -105,12 +103,13 @@ HEADER = ["call (1,000 tasks)", "calls", "p50", "p99", "note"]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="50 calls per tool instead of 200")
-    args = parser.parse_args()
-    rows, results = run(args.quick)
-    print_table("MCP server, per call through the SDK's stdio client", HEADER, rows)
-    write_results("mcp", results)
+    part_main(
+        "mcp",
+        "MCP server, per call through the SDK's stdio client",
+        HEADER,
+        run,
+        quick="50 calls per tool instead of 200",
+    )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ process's own.
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -28,7 +27,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._fixtures import bulk, print_table, scratch, write_results  # noqa: E402
+from benchmarks._fixtures import (  # noqa: E402
+    bulk,
+    part_main,
+    scratch,
+)
 from ledger import Layout  # noqa: E402
 
 CHILD = """
@@ -113,12 +116,7 @@ HEADER = ["measurement", "time", "peak RSS"]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="100k ops instead of 1M")
-    args = parser.parse_args()
-    rows, results = run(args.quick)
-    print_table("Replay", HEADER, rows)
-    write_results("replay", results)
+    part_main("replay", "Replay", HEADER, run, quick="100k ops instead of 1M")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ ledger's, not a network's):
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -28,7 +27,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._fixtures import bulk, fmt_ms, print_table, scratch, write_results  # noqa: E402
+from benchmarks._fixtures import (  # noqa: E402
+    bulk,
+    fmt_ms,
+    part_main,
+    scratch,
+)
 from ledger import Edits, Layout, Ledger  # noqa: E402
 
 HEADER = ["measurement", "time", "note"]
@@ -126,12 +130,7 @@ def run(quick: bool = False) -> tuple[list[list[str]], dict[str, Any]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    rows, results = run(args.quick)
-    print_table("Sync over git", HEADER, rows)
-    write_results("sync", results)
+    part_main("sync", "Sync over git", HEADER, run)
 
 
 if __name__ == "__main__":

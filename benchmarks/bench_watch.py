@@ -24,13 +24,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._fixtures import line_arrivals  # noqa: E402
 from ledger import Edits, Ledger  # noqa: E402
 
 WRITER = """
@@ -76,14 +76,8 @@ def run(writers: int, appends: int, poll: bool, rate: float) -> list[float]:
             stdout=subprocess.PIPE,
             text=True,
         )
-        arrivals: queue.Queue[tuple[float, str]] = queue.Queue()
-
-        def pump() -> None:
-            assert watcher.stdout is not None
-            for line in watcher.stdout:
-                arrivals.put((time.time(), line))
-
-        threading.Thread(target=pump, daemon=True).start()
+        assert watcher.stdout is not None
+        arrivals = line_arrivals(watcher.stdout)
         time.sleep(2.0)  # the watcher is up and caught up
         per_writer = -(-appends // writers)
         start = time.time() + 2.0
