@@ -69,6 +69,7 @@ class Index:
         self._last_key: Key | None = None
         #: the last state handed out, with the loader it was made with (until a change)
         self._handed: tuple[ShardLoader, State] | None = None
+        self._unordered = False
         if self.rows:
             self._last_key = next(reversed(self.rows.values())).created
 
@@ -116,11 +117,18 @@ class Index:
             self._put_edges(task.id, part.edges)
         if reorder:
             self._handed = None
-            ordered = sorted(self.rows.values(), key=lambda r: (r.created, r.id))
-            self.rows = {r.id: r for r in ordered}
+            self._unordered = True  # sorted once, when rows are next read in order
         for prefix in regroup:
             changed.extend(self._reshort(prefix))
         return changed
+
+    def ordered(self) -> dict[str, Row]:
+        """The rows in creation order (sorted here if tasks arrived out of order)."""
+        if self._unordered:
+            ordered = sorted(self.rows.values(), key=lambda r: (r.created, r.id))
+            self.rows = {r.id: r for r in ordered}
+            self._unordered = False
+        return self.rows
 
     def _put_edges(self, task_id: str, registers: Mapping[str, tuple[bool, Key]]) -> None:
         current = self.raw_edges.get(task_id)
@@ -186,7 +194,7 @@ class Index:
         handed = self._handed
         if handed is not None and handed[0] is load:
             return handed[1]
-        state = State(dict(self.rows), load, self.edges(), dict(self.aliases))
+        state = State(dict(self.ordered()), load, self.edges(), dict(self.aliases))
         self._handed = (load, state)
         return state
 

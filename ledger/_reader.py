@@ -66,6 +66,9 @@ class Reader:
         self._answer: tuple[tuple[tuple[str, int, int, int], ...], State] | None = None
         self.head: Head | None = None
         self._saved_at = 0.0
+        #: the replayer and the logs' stats it last caught up to (a read that finds
+        #: the same stats has nothing to read)
+        self._quiet: tuple[Replayer, tuple[tuple[str, int, int, int], ...]] | None = None
         self._collected = 0.0
         self._client_id: int | None = None
         self._snap: Snapshot | None = None
@@ -107,6 +110,9 @@ class Reader:
                 return fresh
         replayer = self._replayer()
         stats = self.log_stats()
+        quiet = (replayer, _stats_key(stats))
+        if self._quiet is not None and self._quiet[0] is quiet[0] and self._quiet[1] == quiet[1]:
+            return replayer.state()  # nothing appended since this replayer last caught up
         if self.progress is not None:
             unread = sum(
                 st.st_size - (c.offset if (c := replayer.cursors.get(n)) else 0)
@@ -119,7 +125,8 @@ class Reader:
             self.fresh_records.extend(accepted)
         self._report(replayer)
         state = replayer.state()
-        self.save()
+        self.save(stats=stats)
+        self._quiet = quiet
         return state
 
     def _from_snapshot(self) -> State | None:
@@ -283,7 +290,7 @@ class Reader:
 
     # ------------------------------------------------------------------ saving
 
-    def save(self, *, force: bool = False) -> None:
+    def save(self, *, force: bool = False, stats: dict[str, os.stat_result] | None = None) -> None:
         """Write a snapshot of what the replayer read, if it read anything new (best effort)."""
         replayer = self.replayer
         if replayer is None or replayer.multi:
@@ -294,7 +301,7 @@ class Reader:
         now = time.monotonic()
         if self.long_lived and not force and now - self._saved_at < _SAVE_EVERY_S:
             return
-        stats = self.log_stats()
+        stats = self.log_stats() if stats is None else stats
         head = self.head
         if (
             head is not None
@@ -330,12 +337,12 @@ class Reader:
         index = replayer.index
         deltas = 0 if old is None else old.delta_rows
         if old is None or deltas + len(index.dirty) > COMPACT_AT or len(old.rows) > MAX_SEGMENTS:
-            rows_token = snapshot.put_rows(index.rows.values())
+            rows_token = snapshot.put_rows(index.ordered().values())
             segments = [] if rows_token is None else [rows_token]
             deltas = 0
         else:
             dirty = index.dirty
-            rows_token = snapshot.put_rows(r for i, r in index.rows.items() if i in dirty)
+            rows_token = snapshot.put_rows(r for i, r in index.ordered().items() if i in dirty)
             segments = [*old.rows, rows_token] if rows_token is not None else []
             deltas += len(index.dirty)
         edges = old.edges if old is not None and not index.edges_dirty else None
@@ -395,3 +402,7 @@ class Reader:
         from ._audit import trail
 
         return iter(trail(replayer))
+
+
+def _stats_key(stats: dict[str, os.stat_result]) -> tuple[tuple[str, int, int, int], ...]:
+    return tuple(sorted((n, st.st_size, st.st_mtime_ns, st.st_ino) for n, st in stats.items()))
