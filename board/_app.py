@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import (
     FileResponse,
@@ -22,6 +23,7 @@ from starlette.responses import (
     StreamingResponse,
 )
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ledger import (
     Contention,
@@ -293,8 +295,41 @@ async def _write(request: Request) -> Response:
     return JSONResponse(done)
 
 
-def create_app(board: Board) -> Starlette:
-    """The starlette application of a board."""
+#: the names a board bound to a loopback address answers to
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def host_name(header: str) -> str:
+    """The host of a ``Host`` header, without its port (``[::1]:8787`` -> ``::1``)."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1 : header.find("]")] if "]" in header else ""
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+class OnlyHosts:
+    """Refuse a request whose ``Host`` is not one of ``hosts`` (400).
+
+    A page on any site can point a name of its own at 127.0.0.1 (DNS
+    rebinding) and then read the board as same-origin; the ``Host`` header
+    it sends still names that site.
+    """
+
+    def __init__(self, app: ASGIApp, hosts: frozenset[str]) -> None:
+        self.app = app
+        self.hosts = hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and host_name(Headers(scope=scope).get("host", "")) not in (
+            self.hosts
+        ):
+            await PlainTextResponse("Invalid host header", status_code=400)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def create_app(board: Board, hosts: frozenset[str] | None = None) -> Starlette:
+    """The starlette application of a board; ``hosts``: the only ``Host`` names it answers."""
     app = Starlette(
         routes=[
             Route("/", _index),
@@ -309,6 +344,8 @@ def create_app(board: Board) -> Starlette:
         ]
     )
     app.state.board = board
+    if hosts is not None:
+        app.add_middleware(OnlyHosts, hosts=hosts)
     return app
 
 

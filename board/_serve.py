@@ -8,7 +8,7 @@ from typing import Any
 
 from ledger import Filter, Follower, Layout, Ledger, record_json
 
-from ._app import Board, card, create_app
+from ._app import LOOPBACK, Board, card, create_app
 
 
 def _touched(records: list[Any]) -> set[str]:
@@ -51,7 +51,8 @@ def serve(layout: Layout, session: str, host: str, port: int, token: str | None,
     import uvicorn
 
     board = Board(layout, session, token)
-    app = create_app(board)
+    # bound to a loopback address, only its names are answered (no DNS rebinding)
+    app = create_app(board, LOOPBACK if host.lower().strip("[]") in LOOPBACK else None)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

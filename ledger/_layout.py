@@ -263,6 +263,15 @@ def _tidy_legacy(layout: Layout) -> None:
 # --------------------------------------------------------------------- logs
 
 
+#: the logs of a folder as ``logs_key`` sees them
+LogsKey = tuple[tuple[str, int, int, int], ...]
+
+
+def logs_key(stats: dict[str, os.stat_result]) -> LogsKey:
+    """What tells two listings of the logs apart: each log's size, mtime and inode."""
+    return tuple(sorted((n, st.st_size, st.st_mtime_ns, st.st_ino) for n, st in stats.items()))
+
+
 def scan_logs(folder: Dir | None) -> dict[str, os.stat_result]:
     """Stat every log file in a folder (names that are not logs, and non-files, are ignored).
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from ._cache_format import Head
 from ._errors import CacheBroken, StorageError
-from ._layout import Layout, scan_logs
+from ._layout import Layout, LogsKey, logs_key, scan_logs
 from ._snapshot import COMPACT_AT, MAX_SEGMENTS, Base, Snapshot
 from ._state import State
 
@@ -66,9 +66,7 @@ class Reader:
         self._answer: tuple[tuple[tuple[str, int, int, int], ...], State] | None = None
         self.head: Head | None = None
         self._saved_at = 0.0
-        #: the replayer and the logs' stats it last caught up to (a read that finds
-        #: the same stats has nothing to read)
-        self._quiet: tuple[Replayer, tuple[tuple[str, int, int, int], ...]] | None = None
+        self._quiet: tuple[Replayer, LogsKey] | None = None  # the logs as last caught up to
         self._collected = 0.0
         self._client_id: int | None = None
         self._snap: Snapshot | None = None
@@ -110,14 +108,13 @@ class Reader:
                 return fresh
         replayer = self._replayer()
         stats = self.log_stats()
-        quiet = (replayer, _stats_key(stats))
-        if self._quiet is not None and self._quiet[0] is quiet[0] and self._quiet[1] == quiet[1]:
+        quiet = (replayer, logs_key(stats))  # (a Replayer equals only itself)
+        if self._quiet == quiet:
             return replayer.state()  # nothing appended since this replayer last caught up
         if self.progress is not None:
-            unread = sum(
-                st.st_size - (c.offset if (c := replayer.cursors.get(n)) else 0)
-                for n, st in stats.items()
-            )
+            cursors = replayer.cursors
+            unread = sum(st.st_size - (c.offset if (c := cursors.get(n)) else 0)
+                         for n, st in stats.items())  # fmt: skip
             if unread >= PROGRESS_BYTES:
                 self.progress(f"reading {unread / 1e6:.1f} MB of logs ...")
         accepted = replayer.catch_up(stats)
@@ -288,8 +285,6 @@ class Reader:
     def _report(self, replayer: Replayer) -> None:
         self.warnings.extend(str(w) for w in replayer.take_warnings())
 
-    # ------------------------------------------------------------------ saving
-
     def save(self, *, force: bool = False, stats: dict[str, os.stat_result] | None = None) -> None:
         """Write a snapshot of what the replayer read, if it read anything new (best effort)."""
         replayer = self.replayer
@@ -402,7 +397,3 @@ class Reader:
         from ._audit import trail
 
         return iter(trail(replayer))
-
-
-def _stats_key(stats: dict[str, os.stat_result]) -> tuple[tuple[str, int, int, int], ...]:
-    return tuple(sorted((n, st.st_size, st.st_mtime_ns, st.st_ino) for n, st in stats.items()))

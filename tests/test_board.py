@@ -260,3 +260,32 @@ def test_bad_arguments_and_a_busy_port_are_clear_errors(home: Path) -> None:
         assert unknown.returncode == 1 and unknown.stderr.startswith("Error: cannot serve")
     finally:
         served.stop()
+
+
+def test_a_page_of_another_site_cannot_read_the_board(home: Path) -> None:
+    """DNS rebinding: a name of another site pointed at 127.0.0.1 is refused, loopback names
+    are answered. No browser needed: the Host header is what a browser would send."""
+    import http.client
+
+    tl(home, "create", "private plans")
+    served = Served(home)
+    try:
+        port = int(served.base.rsplit(":", 1)[1].strip("/"))
+
+        def get(host: str) -> tuple[int, bytes]:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            try:
+                conn.request("GET", "/api/state", headers={"Host": host})
+                response = conn.getresponse()
+                return response.status, response.read()
+            finally:
+                conn.close()
+
+        for evil in (f"evil.example:{port}", "evil.example", f"127.0.0.1.evil.example:{port}"):
+            status, body = get(evil)
+            assert status == 400 and b"private plans" not in body, (evil, status)
+        for good in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost"):
+            status, body = get(good)
+            assert status == 200 and b"private plans" in body, (good, status)
+    finally:
+        served.stop()
