@@ -63,7 +63,7 @@ class Reader:
         self.long_lived = long_lived
         self.replayer: Replayer | None = None
         #: the logs' stats the last snapshot answer was read for, and that answer
-        self._answer: tuple[tuple[tuple[str, int, int, int], ...], State] | None = None
+        self._answer: tuple[LogsKey, State] | None = None
         self.head: Head | None = None
         self._saved_at = 0.0
         self._quiet: tuple[Replayer, LogsKey] | None = None  # the logs as last caught up to
@@ -109,8 +109,10 @@ class Reader:
         replayer = self._replayer()
         stats = self.log_stats()
         quiet = (replayer, logs_key(stats))  # (a Replayer equals only itself)
-        if self._quiet == quiet:
-            return replayer.state()  # nothing appended since this replayer last caught up
+        if self._quiet == quiet:  # nothing appended since this replayer last caught up
+            if self.long_lived:
+                self.save(stats=stats)  # a save the throttle held back is made once it passed
+            return replayer.state()
         if self.progress is not None:
             cursors = replayer.cursors
             unread = sum(st.st_size - (c.offset if (c := cursors.get(n)) else 0)
@@ -127,12 +129,11 @@ class Reader:
         return state
 
     def _from_snapshot(self) -> State | None:
-        """The state from a snapshot that covers the logs exactly, else None (logs
-        unchanged since the last answer: that same immutable state again)."""
+        """The state of a snapshot covering the logs exactly (the same while they are), or None."""
         stats = self._stats_or_none()
         if stats is None:
             return None
-        key = tuple(sorted((n, st.st_ino, st.st_size, st.st_mtime_ns) for n, st in stats.items()))
+        key = logs_key(stats)
         if self._answer is not None and self._answer[0] == key:
             return self._answer[1]
         found = self._head()
