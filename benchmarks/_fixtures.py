@@ -21,9 +21,9 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from ledger import Layout
 from ledger._append import Appender
@@ -240,3 +240,21 @@ def line_arrivals(stream: IO[str]) -> queue.Queue[tuple[float, str]]:
 
     threading.Thread(target=pump, daemon=True).start()
     return arrivals
+
+
+def arrivals_of(
+    arrivals: queue.Queue[tuple[float, str]], key_of: Callable[[dict[str, Any]], object],
+    wanted: Collection[object], timeout_s: float = 30.0,
+) -> dict[object, float]:  # fmt: skip
+    """When each wanted key showed up in a JSON-lines stream (``key_of`` reads a line's key)."""
+    seen: dict[object, float] = {}
+    deadline = time.time() + timeout_s
+    while len(seen) < len(wanted) and time.time() < deadline:
+        try:
+            at, line = arrivals.get(timeout=1)
+        except queue.Empty:
+            continue
+        key = key_of(json.loads(line))
+        if key in wanted:
+            seen[key] = at
+    return seen

@@ -15,7 +15,6 @@ Run: ``python -m benchmarks.bench_claude_code`` (``--quick`` for fewer samples).
 
 from __future__ import annotations
 
-import json
 import queue
 import statistics
 import subprocess
@@ -28,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._fixtures import (  # noqa: E402
+    arrivals_of,
     bulk,
     cli_env,
     fmt_ms,
@@ -78,16 +78,12 @@ def native_latency(writes: int) -> list[float]:
             cc.update(tid, metadata={"n": n})
             stamps[n] = time.time()
             time.sleep(0.1)
-        seen: dict[int, float] = {}
-        deadline = time.time() + 30
-        while len(seen) < len(stamps) and time.time() < deadline:
-            try:
-                at, line = arrivals.get(timeout=1)
-            except queue.Empty:
-                continue
-            change = json.loads(line)["fields"].get("metadata", {}).get("n")
-            if isinstance(change, dict) and change.get("new") in stamps:
-                seen[change["new"]] = at
+
+        def written(record: dict[str, Any]) -> object:
+            change = record["fields"].get("metadata", {}).get("n")
+            return change.get("new") if isinstance(change, dict) else None
+
+        seen = arrivals_of(arrivals, written, stamps)
         watcher.terminate()
         watcher.wait()
         if watcher.stdout is not None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import queue
 import shutil
 import statistics
 import subprocess
@@ -30,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._fixtures import line_arrivals  # noqa: E402
+from benchmarks._fixtures import arrivals_of, line_arrivals  # noqa: E402
 from ledger import Edits, Ledger  # noqa: E402
 
 WRITER = """
@@ -94,16 +93,7 @@ def run(writers: int, appends: int, poll: bool, rate: float) -> list[float]:
         stamps: dict[str, float] = {}
         for n in range(writers):
             stamps.update(json.loads((work / f"w{n}.json").read_text()))
-        seen: dict[str, float] = {}
-        deadline = time.time() + 30
-        while len(seen) < len(stamps) and time.time() < deadline:
-            try:
-                arrived, line = arrivals.get(timeout=1)
-            except queue.Empty:
-                continue
-            note = json.loads(line)["fields"].get("note")
-            if note in stamps:
-                seen[note] = arrived
+        seen = arrivals_of(arrivals, lambda record: record["fields"].get("note"), stamps)
         watcher.terminate()
         watcher.wait()
         if watcher.stdout is not None:
