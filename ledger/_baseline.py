@@ -247,16 +247,20 @@ class Baselines:
 
     def settle(self, folder: Dir, started_ns: int) -> None:
         """Trust the folder's stamp from now on, if it is older than the pass."""
-        self.pending = False
         st = os.fstat(folder.fd)
         trusted = st.st_mtime_ns < started_ns - self.quiet_ns
-        self.folder = [st.st_ino, st.st_mtime_ns] if trusted else None
-        self.dirty = True
+        self._stamp([st.st_ino, st.st_mtime_ns] if trusted else None, pending=False)
+
+    def _stamp(self, folder: list[int] | None, *, pending: bool) -> None:
+        """Set the folder's stamp; written at the end only if it changed (a folder
+        other writers keep busy is left untrusted without a write per pass)."""
+        if (folder, pending) != (self.folder, self.pending) or self.at is None:
+            self.folder, self.pending = folder, pending
+            self.dirty = True
 
     def restamp(self, st: os.stat_result) -> None:
         """The folder's stamp after this process's own writes to a quiet folder."""
-        self.folder = [st.st_ino, st.st_mtime_ns]
-        self.dirty = True
+        self._stamp([st.st_ino, st.st_mtime_ns], pending=self.pending)
 
     def stat(self, name: str) -> tuple[int, int, int] | None:
         found = self._shard_stats(name).get(name)
@@ -280,11 +284,9 @@ class Baselines:
 
     def unsettle(self, name: str | None = None) -> None:
         """Look at the folder again next time (and at this file)."""
-        self.folder = None
-        self.pending = True
+        self._stamp(None, pending=True)
         if name is not None:
             self._set_stat(name, None)
-        self.dirty = True
 
     def has_baseline(self, task_id: str) -> bool:
         return self._has(f"{task_id}.txt")
@@ -321,6 +323,12 @@ class Baselines:
             self._named(f"{task_id}.hidden", False)
         if st is not None:
             self._set_stat(name, [st.st_size, st.st_mtime_ns, st.st_ino, task_id])
+
+    def confirm(self, task_id: str, name: str, st: os.stat_result) -> None:
+        """A file found holding its baseline: remember its stat (written only if it moved)."""
+        value: list[int | str] = [st.st_size, st.st_mtime_ns, st.st_ino, task_id]
+        if self._shard_stats(name).get(name) != value:
+            self._set_stat(name, value)
 
     def forget(self, task_id: str, name: str | None = None) -> None:
         self._writable().unlink(f"{task_id}.txt")

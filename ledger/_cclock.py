@@ -94,7 +94,7 @@ class LockDir:
             if time.monotonic() > deadline:
                 raise Busy(f"{self.folder.path / self.lock} is held")
             time.sleep(delay)
-            delay = min(delay * 2, 0.1)
+            delay = min(delay * 2, 0.02)  # held for a write of one file: milliseconds
 
     def release(self) -> None:
         """Give the lock back (idempotent)."""

@@ -117,10 +117,15 @@ class Ledger(AuditTrail, Replication):
             from ._view import View
 
             self._view = View(
-                self.layout, self.reader.state, self._record_native, self.machine,
+                self.layout, self._current, self._record_native, self.machine,
                 self.warnings, self.native_session,
             )  # fmt: skip
         return self._view
+
+    def _current(self) -> State:
+        """The state with every log caught up, for the view (which may hold a lock of
+        Claude Code's: the snapshot is left to the next read)."""
+        return self.reader.state(save=False)
 
     def _construct_claims(self) -> Claims:
         if self._claims is None:
@@ -221,10 +226,11 @@ class Ledger(AuditTrail, Replication):
         if session is None:
             self.last_op = committed.op
         if committed.op is not None:
-            touched = {committed.op.task, *(other for other, _ in committed.op.blocks)}
-            touched |= {b for b, _ in committed.op.blocked_by}
-            outcome = self._construct_view().sync(touched | self.reader.take_changed())
+            outcome = self._construct_view().sync(committed.files())
             self._note(outcome)
+            # (outside Claude Code's locks; a long-lived writer's save is throttled and
+            # elected, see ``Reader.save``; a command's leaves the cache as it left the logs)
+            self.reader.save()
         return committed
 
     def _record_native(self, session: str, decide: Decide) -> State:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from ._cache_format import Head
 from ._errors import CacheBroken, StorageError
 from ._layout import Layout, LogsKey, logs_key, scan_logs
-from ._snapshot import COMPACT_AT, MAX_SEGMENTS, Base, Snapshot
+from ._snapshot import Base, Snapshot
 from ._state import State
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from ._model import Partial
     from ._replay import Replayer
 
-_SAVE_EVERY_S = 0.25  # a long-lived reader writes snapshots at most this often
+_SAVE_EVERY_S = 1.0  # a long-lived reader writes snapshots at most this often
 _COLLECT_EVERY_S = 60.0
 #: a read with at least this many log bytes to get through says so (``progress``)
 PROGRESS_BYTES = 2_000_000
@@ -100,8 +100,13 @@ class Reader:
 
     # ------------------------------------------------------------------ state
 
-    def state(self) -> State:
-        """The current state (see the module)."""
+    def state(self, *, save: bool = True) -> State:
+        """The current state (see the module).
+
+        Args:
+            save: write the snapshot when the throttle allows (``False`` for
+                a read made while holding a lock of Claude Code's).
+        """
         if self.replayer is None and not self.collecting:
             fresh = self._from_snapshot()
             if fresh is not None:
@@ -110,7 +115,7 @@ class Reader:
         stats = self.log_stats()
         quiet = (replayer, logs_key(stats))  # (a Replayer equals only itself)
         if self._quiet == quiet:  # nothing appended since this replayer last caught up
-            if self.long_lived:
+            if self.long_lived and save:
                 self.save(stats=stats)  # a save the throttle held back is made once it passed
             return replayer.state()
         if self.progress is not None:
@@ -124,7 +129,8 @@ class Reader:
             self.fresh_records.extend(accepted)
         self._report(replayer)
         state = replayer.state()
-        self.save(stats=stats)
+        if save:
+            self.save(stats=stats)
         self._quiet = quiet
         return state
 
@@ -295,7 +301,7 @@ class Reader:
             self.drop()  # a snapshot file is damaged: the next read starts from the logs
             return
         now = time.monotonic()
-        if self.long_lived and not force and now - self._saved_at < _SAVE_EVERY_S:
+        if self.long_lived and not force and self._held_back(now):
             return
         stats = self.log_stats() if stats is None else stats
         head = self.head
@@ -316,55 +322,32 @@ class Reader:
             self.head = written
             self._saved_at = now
 
+    def _held_back(self, now: float) -> bool:
+        """Whether a long-lived reader leaves this save for later.
+
+        Its first save is made at once. After that it saves at most every
+        ``_SAVE_EVERY_S``, and not while the head on disk is younger than
+        that, whoever wrote it: many long-lived writers of one list elect, by
+        the head's mtime, the one that saves (no lock, so none can go stale);
+        what the others caught up since is read by the next reader, or saved
+        by them once the list is quiet.
+        """
+        if not self._saved_at:
+            return False
+        if now - self._saved_at < _SAVE_EVERY_S:
+            return True
+        snapshot = self._snapshot()
+        age = None if snapshot is None else snapshot.head_age_s()
+        return age is not None and 0 <= age < _SAVE_EVERY_S
+
     def _write(
         self, snapshot: Snapshot, replayer: Replayer, stats: dict[str, os.stat_result]
     ) -> Head | None:
-        shards = replayer.shards
-        shards.settle_all()
-        old = self.head
-        tokens = dict(old.shards) if old is not None else {}
-        for shard in shards.changed():
-            token = snapshot.put_shard(
-                shard, shards.settle(shard), shards.declared(shard), shards.encode(shard)
-            )
-            if token is None:
-                return None
-            tokens[shard] = token
-        index = replayer.index
-        deltas = 0 if old is None else old.delta_rows
-        if old is None or deltas + len(index.dirty) > COMPACT_AT or len(old.rows) > MAX_SEGMENTS:
-            rows_token = snapshot.put_rows(index.ordered().values())
-            segments = [] if rows_token is None else [rows_token]
-            deltas = 0
-        else:
-            dirty = index.dirty
-            rows_token = snapshot.put_rows(r for i, r in index.ordered().items() if i in dirty)
-            segments = [*old.rows, rows_token] if rows_token is not None else []
-            deltas += len(index.dirty)
-        edges = old.edges if old is not None and not index.edges_dirty else None
-        if edges is None:
-            edges = snapshot.put_edges(index.raw_edges, index.edges())
-        if rows_token is None or edges is None:
-            return None
-        head = Head(
-            logs=replayer.marks(stats),
-            writers=replayer.writer_marks(),
-            heads=[(name, *replayer.head(name)) for name in sorted(replayer.cursors)],
-            pending=replayer.pending_lines(),
-            rejected=set(shards.rejected),
-            shards=tokens,
-            rows=segments,
-            delta_rows=deltas,
-            edges=edges,
-            aliases=dict(index.aliases),
-        )
-        if not snapshot.write_head(head):
-            return None
-        index.dirty.clear()
-        index.edges_dirty = False
-        shards.saved()
+        from ._save import save_snapshot
+
+        head = save_snapshot(snapshot, replayer, stats, self.head)
         now = time.monotonic()
-        if now - self._collected > _COLLECT_EVERY_S:
+        if head is not None and now - self._collected > _COLLECT_EVERY_S:
             self._collected = now
             snapshot.collect(head)
         return head

@@ -153,6 +153,14 @@ class Snapshot:
         """Replace the head atomically; False when the folder refuses."""
         return self._put(self.folder, HEAD, _json.dumps_bytes(head.to_json()))
 
+    def head_age_s(self) -> float | None:
+        """Seconds since any process last replaced the head (None: there is none)."""
+        try:
+            st = self.folder.lstat(HEAD)
+        except OSError:
+            return None
+        return None if st is None else time.time() - st.st_mtime
+
     def drop(self) -> None:
         """Remove the head: the next reader rebuilds from the logs."""
         try:

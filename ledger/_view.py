@@ -123,11 +123,10 @@ class View:
     def sync(self, ids: Iterable[str]) -> Outcome:
         """Bring the files of just these tasks in line (after a write touched them).
 
-        The rest of the folder is left to the next reader's pass: a writer
-        looks only at the files of its own op. When the folder was quiet
-        before (nothing changed since the last pass), its new stamp is the one
-        these writes left, so the next command does not scan it again for
-        them. Every write of Claude Code's starts with a change of the folder
+        The rest of the folder is left to the next reader's pass. When the
+        folder was quiet before (nothing changed since the last pass), its new
+        stamp is the one these writes left, so the next command does not scan
+        it again for them. Every write of Claude Code's starts with a change of the folder
         (a lock folder made, a file created) milliseconds before it ends with
         another, so one cannot fit between the two looks; and were it to, its
         change is still read when the next change of the folder makes a reader
@@ -232,6 +231,8 @@ class View:
             name = self._name(state, task_id)
         lock = LockDir(folder, f"{name}.json")
         try:
+            if self._current(folder, marks, state, task_id, name):
+                return
             with lock:
                 self._locked(folder, marks, task_id, name, out)
         except Busy:
@@ -246,6 +247,39 @@ class View:
             # the file, if any, still holds what was written before: keep that baseline
             out.errors.append(f"cannot write task files in {folder.path}: {exc.strerror or exc}")
             marks.unsettle(name)
+
+    def _current(
+        self, folder: Dir, marks: Baselines, state: State, task_id: str | None, name: str
+    ) -> bool:
+        """Whether the file holds what the state says, unchanged by Claude Code.
+
+        Looked at without Claude Code's lock: a file holding its baseline (what
+        taskledger last wrote there) was changed by no one else; if it also
+        renders the state (another writer's file for its own op is one), it
+        needs nothing. Anything else is looked at again under the lock; a
+        write of Claude Code's that ends after this look moves the file's
+        stat, which the next pass sees.
+        """
+        if task_id is None or task_id not in state.tasks:
+            return False
+        data = folder.read(f"{name}.json")
+        if data is None or data != marks.baseline(task_id) or marks.hidden(state.tasks[task_id]):
+            return False
+        if self._renders(state, task_id, name) != data:
+            now = self.current()  # the file may be ahead of this state: another writer's
+            if now is state or self._renders(now, task_id, name) != data:
+                return False
+        st = folder.lstat(f"{name}.json")
+        if st is not None:
+            marks.confirm(task_id, name, st)
+        return st is not None
+
+    def _renders(self, state: State, task_id: str, name: str) -> bytes | None:
+        """The bytes the task's file holds in this state (None: it has none)."""
+        task = state.tasks.get(task_id)
+        if task is None or task.deleted:
+            return None
+        return render(file_task(task, name, lambda i: state.aliases.get(i, i)))
 
     def _locked(
         self, folder: Dir, marks: Baselines, task_id: str | None, name: str, out: Outcome

@@ -50,11 +50,28 @@ class Committed:
         op: the op (None when the request changed nothing and nothing was appended).
         record: its record, as appended.
         state: the state right after it.
+        before: the state it was decided on (None when nothing was appended).
     """
 
     op: Op | None
     record: Record | None
     state: State
+    before: State | None = None
+
+    def files(self) -> set[str]:
+        """The tasks whose file this op may change: its own, the ones it links or
+        unlinks, and every task shown beside it as blocking or blocked, before or after."""
+        op = self.op
+        if op is None:
+            return set()
+        own = {op.task, *(other for other, _ in op.blocks), *(b for b, _ in op.blocked_by)}
+        out = set(own)
+        for state in (self.before, self.state):
+            if state is not None:
+                for task_id in own:
+                    out.update(state.edges.blocks.get(task_id, ()))
+                    out.update(state.edges.blocked_by.get(task_id, ()))
+        return out
 
 
 @dataclass
@@ -142,7 +159,7 @@ class Writer:
             appender.append(line)
             replayer.own(name, record, line)
             self.reader.appended(record)
-        return Committed(op, record, replayer.state())
+        return Committed(op, record, replayer.state(), state)
 
     def _stamp(
         self, replayer: Replayer, op: Op, writer: str, seq: int, prev: str

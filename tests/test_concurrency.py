@@ -111,3 +111,69 @@ def test_files_end_equal_to_the_replay_after_racing_writers(home: Path) -> None:
     for tid, data in on_disk.items():
         for key in ("subject", "status", "metadata", "blocks", "blockedBy"):
             assert data.get(key, {}) == replayed[tid][key], (tid, key)
+
+
+# A long-lived library writer (as the MCP server is one): waits for a shared
+# instant, then makes its updates, each setting a key no other update sets.
+# With "die" it exits the moment its first op is on disk, before its task's
+# file is written (a writer killed between its append and its file).
+_WRITER = """
+import os, sys, time
+from ledger import Edits, Ledger
+from ledger._view import View
+home, session, start, ids, count, mode = sys.argv[1:]
+ids = ids.split(",")
+ledger = Ledger.open(home, "main", session)
+ledger.seen()
+if mode == "die":
+    View.sync = lambda self, ids: os._exit(0)
+time.sleep(max(0.0, float(start) - time.time()))
+for n in range(int(count)):
+    ledger.update(ids[n % len(ids)], Edits(set_meta={f"{session}-{n}": n}))
+"""
+
+
+def test_a_reader_after_many_writers_sees_every_op_and_every_file(home: Path) -> None:
+    """No materializer runs: each writer writes only its own task's file (or, killed,
+    not even that), and the first reader after them brings every file in line."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import proc_env
+
+    tids = [tl(home, "create", f"t{i}", session="setup").stdout.strip() for i in range(8)]
+    tl(home, "update", tids[1], "--add-blocked-by", tids[0], session="setup")
+    start = repr(time.time() + 2.0)
+    racing = [(f"w{i}", ",".join(tids[i:] + tids[:i]), "12", "run") for i in range(6)]
+    last = [(f"dead{i}", tids[i], "1", "die") for i in (2, 3, 4)]  # no one writes after them
+    for group in (racing, last):
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", _WRITER, str(home), session, start, ids, count, mode],
+                env=proc_env(home),
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for session, ids, count, mode in group
+        ]
+        for proc in procs:
+            _, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0, err
+    tl(home, "delete", tids[0], session="setup")  # its dependent's file changes with it
+    writers = racing + last
+    expected = {
+        (ids.split(",")[n % len(ids.split(","))], f"{session}-{n}"): n
+        for session, ids, count, _ in writers
+        for n in range(int(count))
+    }
+    replayed = {t["id"]: t for t in json.loads(tl(home, "list", "--all", "--json").stdout)}
+    present = {(tid, k): v for tid, t in replayed.items() for k, v in t["metadata"].items()}
+    assert {k: present.get(k) for k in expected} == expected
+    del replayed[tids[0]]
+    on_disk = {p.stem: json.loads(p.read_text()) for p in (home / "main").glob("*.json")}
+    assert set(on_disk) == set(replayed) == set(tids[1:])
+    for tid, data in on_disk.items():
+        for key in ("subject", "status", "metadata", "blocks", "blockedBy"):
+            assert data.get(key, {}) == replayed[tid][key], (tid, key)
+    assert on_disk[tids[1]]["blockedBy"] == []
