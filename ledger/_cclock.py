@@ -23,7 +23,7 @@ from __future__ import annotations
 import errno
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from ._fs import Dir
 
@@ -137,3 +137,14 @@ def raise_highwatermark(folder: Dir, value: int) -> None:
     with LockDir(folder, LIST_ANCHOR):
         if read_highwatermark(folder) < value:
             folder.write_atomic(HIGHWATERMARK, str(value).encode())
+
+
+def restore_highwatermark(folder: Dir, names: Iterable[str]) -> bool:
+    """Raise ``.highwatermark`` past every native number among ``names``; False if it could not."""
+    numbers = [int(n) for n in names if n.isdigit()]
+    try:
+        if numbers:
+            raise_highwatermark(folder, max(numbers))
+    except (Busy, OSError):
+        return False
+    return True

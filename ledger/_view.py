@@ -1,14 +1,12 @@
 """The Claude Code folder: state -> task files, and Claude Code's writes -> ops.
 
-Claude Code sessions read and write the same folder with their own Task
-tools. So every pass over a task file, under Claude Code's own lock of that
-file (``_cclock``), first looks at what the file holds now:
+Claude Code sessions write the same folder with their own Task tools. A
+task file holding both the bytes taskledger last wrote there (its
+*baseline*, in ``view/``) and what the state says needs nothing (seen
+without a lock); any other is looked at under Claude Code's lock (``_cclock``):
 
-* the same bytes taskledger last wrote there (its *baseline*, kept in the
-  data root's ``view/``): nothing happened;
-* a change Claude Code made: it is recorded as an update of just those
-  fields (``_native``), by the ``claude-code`` session unless a hook named
-  the session that is writing -- never reverted;
+* a change Claude Code made: recorded as an update of just those fields
+  (``_native``) by ``claude-code`` or a hook's session, never reverted;
 * a new ``<n>.json``: a create that keeps ``n`` as the task's number here;
 * a file being written (empty, cut short): left for the next pass;
 
@@ -18,9 +16,9 @@ completed it is Claude Code's panel resetting the list, and those tasks stay
 out of the folder (hidden) until they change again -- no wipe/restore loop;
 otherwise the folder was removed (``rm -rf``, a sweep) and is written again.
 
-A pass costs one ``stat`` of the folder when nothing changed since the last
-one; every write of Claude Code's goes through a lock folder made inside the
-task folder, so the folder's mtime moves with each of them.
+A pass costs one ``stat`` of the folder (and a look at each changed task's
+file) when Claude Code wrote nothing since the last one: each of its writes
+makes a lock folder inside the task folder, so the folder's mtime moves.
 """
 
 from __future__ import annotations
@@ -31,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ._baseline import Baselines, scan
-from ._cclock import Busy, LockDir, raise_highwatermark
+from ._cclock import Busy, LockDir, raise_highwatermark, restore_highwatermark
 from ._errors import StorageError
 from ._fs import Dir, NotRegular
 from ._ids import is_native_id, is_task_id
@@ -110,7 +108,10 @@ class View:
             return out
         with folder, Baselines(self.layout) as marks:
             st = os.fstat(folder.fd)
-            if not forced and not full and marks.quiet(st):
+            if not full and marks.quiet(st):
+                # no entry came or went since the last pass (Claude Code wrote nothing):
+                # only the files of the tasks that changed are looked at
+                self._files(folder, marks, forced, out)
                 return out
             started = time.time_ns()
             self._pass(folder, marks, forced, full, st, out)
@@ -137,14 +138,17 @@ class View:
         if folder is None:
             return out if out.errors else self.reconcile(ids)
         with folder, Baselines(self.layout) as marks:
-            quiet = marks.quiet(os.fstat(folder.fd))
-            for task_id in sorted(ids):
-                self._file(folder, marks, task_id, None, out)
-            if out.errors:
-                marks.unsettle()
-            elif quiet:
-                marks.restamp(os.fstat(folder.fd))
+            self._files(folder, marks, ids, out)
         return out
+
+    def _files(self, folder: Dir, marks: Baselines, ids: Iterable[str], out: Outcome) -> None:
+        quiet = marks.quiet(os.fstat(folder.fd))
+        for task_id in sorted(ids):
+            self._file(folder, marks, task_id, None, out)
+        if out.errors:
+            marks.unsettle()
+        elif quiet:
+            marks.restamp(os.fstat(folder.fd))
 
     def _folder(self, out: Outcome) -> Dir | None:
         """The folder, opened; None when it is missing, or refused (then said in ``out``)."""
@@ -392,9 +396,5 @@ class View:
         return Baselines.hint(self.layout, name, creating=creating) or self.native_session
 
     def _restore_highwatermark(self, folder: Dir, state: State) -> None:
-        numbers = [int(n) for n in state.aliases.values() if n.isdigit()]
-        if numbers:
-            try:
-                raise_highwatermark(folder, max(numbers))
-            except (Busy, OSError):
-                self.warnings.append("could not raise .highwatermark; left for later")
+        if not restore_highwatermark(folder, state.aliases.values()):
+            self.warnings.append("could not raise .highwatermark; left for later")
