@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
+from ._errors import CacheBroken
 from ._state import Key, Row
 
 if TYPE_CHECKING:  # a read answered from the rows never loads the model
@@ -125,6 +126,58 @@ def partial_in(raw: dict[str, Any]) -> Partial:
     )
     edges = {str(b): (on is True, key_in(key)) for b, on, *key in raw["e"]}
     return Partial(task, edges)
+
+
+class Partials(MutableMapping[str, "Partial"]):
+    """One shard's resolved tasks, each read from the cache's JSON only when asked.
+
+    A catch-up that changes 2 of a shard's 40 tasks reads those 2 (and a
+    snapshot written after it copies the other 38 through as they were
+    read); whoever asks for a task whose JSON is malformed gets
+    ``CacheBroken``, as from any other damaged cache file.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: dict[str, Partial | dict[str, Any]] | None = None) -> None:
+        self._items: dict[str, Partial | dict[str, Any]] = {} if items is None else items
+
+    def __getitem__(self, task_id: str) -> Partial:
+        found = self._items[task_id]
+        if isinstance(found, dict):
+            try:
+                found = partial_in(found)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise CacheBroken(f"task {task_id} in the cache: {exc!r}") from exc
+            if found.task.id != task_id:
+                raise CacheBroken(f"task {task_id} in the cache names another id")
+            self._items[task_id] = found
+        return found
+
+    def __setitem__(self, task_id: str, part: Partial) -> None:
+        self._items[task_id] = part
+
+    def __delitem__(self, task_id: str) -> None:
+        del self._items[task_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def copy(self) -> Partials:
+        """A copy that shares the tasks (they are immutable), read or not."""
+        return Partials(dict(self._items))
+
+    def out(self) -> list[dict[str, Any]]:
+        """Every task as the cache's JSON (the ones never read, as they were read)."""
+        return [p if isinstance(p, dict) else partial_out(p) for p in self._items.values()]
+
+    @classmethod
+    def of(cls, parts: Mapping[str, Partial]) -> Partials:
+        """A copy of ``parts`` as ``Partials`` (without reading any task)."""
+        return parts.copy() if isinstance(parts, Partials) else cls(dict(parts))
 
 
 def key_in(raw: list[Any]) -> Key:

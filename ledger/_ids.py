@@ -148,6 +148,33 @@ def shortest_prefixes(ids: Iterable[str], minimum: int = SHORT_ID_MIN) -> dict[s
     return out
 
 
+def insert_prefixes(
+    ordered: list[str], new: Iterable[str], minimum: int = SHORT_ID_MIN
+) -> dict[str, str]:
+    """Insert ``new`` into the sorted list ``ordered``; return the shortest unique
+    prefixes that may have changed (the new ids' and their neighbours').
+
+    An id's prefix depends only on its two neighbours in sorted order, so
+    adding ids changes at most theirs: the work is in proportion to what
+    was added, not to the size of ``ordered``.
+    """
+    import bisect
+
+    for ident in new:
+        i = bisect.bisect_left(ordered, ident)
+        if i == len(ordered) or ordered[i] != ident:
+            ordered.insert(i, ident)
+    affected: set[str] = set()
+    for ident in new:
+        i = bisect.bisect_left(ordered, ident)
+        affected.update(ordered[max(0, i - 1) : i + 2])
+    out: dict[str, str] = {}
+    for ident in affected:
+        i = bisect.bisect_left(ordered, ident)
+        out[ident] = shortest_prefixes(ordered[max(0, i - 1) : i + 2], minimum)[ident]
+    return out
+
+
 def prefix_group(task_id: str) -> str:
     """The ids a task's short id depends on share this (their first two characters)."""
     return task_id[:2]

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from ._fold import derive
-from ._ids import SHORT_ID_MIN, prefix_group, shortest_prefixes
+from ._ids import SHORT_ID_MIN, insert_prefixes, prefix_group
 from ._model import Partial, Task
 from ._state import NO_EDGES, NO_KEY, Edges, Key, RawEdges, Row, ShardLoader, State
 
@@ -58,9 +58,10 @@ class Index:
         #: tasks shown by the number Claude Code gave them on this machine
         self.aliases: dict[str, str] = dict(aliases or {})
         self.raw_edges: RawEdges = dict(edges or {})
-        self._groups: dict[str, list[str]] = {}
+        self._groups: dict[str, list[str]] = {}  # (each sorted when first needed)
         for task_id in self.rows:
             self._groups.setdefault(prefix_group(task_id), []).append(task_id)
+        self._sorted: set[str] = set()
         self._derived: Edges | None = derived
         self._derived_before: Edges | None = derived
         self.dirty: set[str] = set()  # ids whose row changed since the last snapshot
@@ -79,7 +80,7 @@ class Index:
     def put(self, partials: Iterable[Partial]) -> list[str]:
         """Take in resolved tasks (new or changed); return the ids whose row changed."""
         changed: list[str] = []
-        regroup: set[str] = set()
+        regroup: dict[str, list[str]] = {}
         reorder = False
         for part in partials:
             task = part.task
@@ -93,10 +94,7 @@ class Index:
                 self.aliases[task.id] = native[1]
                 self._handed = None
             if old is None:
-                group = self._groups.setdefault(prefix_group(task.id), [])
-                group.append(task.id)
-                if len(task.id) >= SHORT_ID_MIN:
-                    regroup.add(prefix_group(task.id))
+                regroup.setdefault(prefix_group(task.id), []).append(task.id)
                 row = row_of(task, self.aliases.get(task.id, task.id[:SHORT_ID_MIN]))
             else:
                 row = row_of(task, self.aliases.get(task.id, old.short))
@@ -118,8 +116,8 @@ class Index:
         if reorder:
             self._handed = None
             self._unordered = True  # sorted once, when rows are next read in order
-        for prefix in regroup:
-            changed.extend(self._reshort(prefix))
+        for prefix, new in regroup.items():
+            changed.extend(self._reshort(prefix, new))
         return changed
 
     def ordered(self) -> dict[str, Row]:
@@ -144,8 +142,12 @@ class Index:
             self._derived = None
             self.edges_dirty = True
 
-    def _reshort(self, group: str) -> list[str]:
-        shorts = shortest_prefixes(self._groups[group])
+    def _reshort(self, group: str, new: list[str]) -> list[str]:
+        ids = self._groups.setdefault(group, [])
+        if group not in self._sorted:
+            ids.sort()
+            self._sorted.add(group)
+        shorts = insert_prefixes(ids, new)
         changed = []
         for task_id, short in shorts.items():
             short = self.aliases.get(task_id, short)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from ._cache_format import Head
@@ -171,7 +171,7 @@ class Reader:
         except OSError:
             return None
 
-    def _shard_tasks(self, shard: str, head: Head) -> dict[str, Partial]:
+    def _shard_tasks(self, shard: str, head: Head) -> Mapping[str, Partial]:
         """A shard's resolved tasks as of a head (rebuilt from the logs if damaged)."""
         token = head.shards.get(shard)
         if token is None:
@@ -180,7 +180,8 @@ class Reader:
         try:
             if snapshot is None:
                 raise CacheBroken("the cache folder is gone")
-            return snapshot.shard_tasks(shard, token)[0]
+            tasks = snapshot.shard_tasks(shard, token)[0]
+            return {task_id: tasks[task_id] for task_id in tasks}  # (each read here)
         except CacheBroken as exc:
             self.warnings.append(f"the derived cache was broken ({exc}): read from the logs")
             self.drop()

@@ -23,7 +23,7 @@ from __future__ import annotations
 import binascii
 import gc
 import os
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -288,7 +288,7 @@ class Replayer:
         """Every task read so far, as an immutable state."""
         return self.index.state(self.shards.frozen())
 
-    def _recover_shard(self, shard: str) -> dict[str, Partial]:
+    def _recover_shard(self, shard: str) -> Mapping[str, Partial]:
         """A shard's tasks replayed from the first byte of every log (its snapshot is damaged)."""
         if self._fresh is None:
             self._fresh = Replayer(

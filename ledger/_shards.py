@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ._cache_format import Partials
 from ._doc import Shard
 from ._errors import CacheBroken, RejectedUpdate
 from ._fold import Memo, resolve_task
@@ -44,7 +45,7 @@ class _Slot:
     encoded: bytes | None = None  # the document's state while it is out of memory
     queue: list[tuple[bytes, int, int, str, str, int]] = field(default_factory=list)
     declared: dict[int, int] = field(default_factory=dict)
-    partials: dict[str, Partial] | None = None
+    partials: Partials | None = None
     short: set[int] = field(default_factory=set)
     changed: bool = False  # differs from the base's snapshot
     used: int = 0
@@ -82,7 +83,7 @@ class Shards:
         self._frozen: Callable[[str], dict[str, Task]] | None = None
         #: what a damaged snapshot file said, and where a shard it cannot give comes from then
         self.broken: str | None = None
-        self.recover: Callable[[str], dict[str, Partial]] | None = None
+        self.recover: Callable[[str], Mapping[str, Partial]] | None = None
 
     def _slot(self, shard: str) -> _Slot:
         slot = self._slots.get(shard)
@@ -156,7 +157,7 @@ class Shards:
 
     # ---------------------------------------------------------------- settling
 
-    def settle(self, shard: str) -> dict[str, Partial]:
+    def settle(self, shard: str) -> Partials:
         """Apply what waits for a shard and resolve what changed; return its tasks."""
         slot = self._slot(shard)
         self._tick += 1
@@ -176,9 +177,9 @@ class Shards:
             self._check_clocks(shard, slot, doc)
             self._resolve(shard, slot, doc, touched)
         elif slot.partials is None:
-            slot.partials = {} if self.base is None else self.base.tasks(shard)
+            slot.partials = Partials() if self.base is None else self.base.tasks(shard)
             self._frozen = None
-        return slot.partials if slot.partials is not None else {}
+        return slot.partials if slot.partials is not None else Partials()
 
     def _refused(self, ref: str) -> None:
         count = self._bad.get(ref)
@@ -209,9 +210,9 @@ class Shards:
     def _resolve(self, shard: str, slot: _Slot, doc: Shard, touched: set[str]) -> None:
         self._frozen = None
         if slot.partials is None:
-            slot.partials = {} if self.base is None else dict(self.base.tasks(shard))
+            slot.partials = Partials() if self.base is None else self.base.tasks(shard).copy()
         elif shard in self._shared:
-            slot.partials = dict(slot.partials)  # copy on write: a state holds the old one
+            slot.partials = slot.partials.copy()  # copy on write: a state holds the old one
             self._shared.discard(shard)
         ids = {t for t in touched if is_task_id(t) and shard_of(t) == shard}
         if len(ids) >= _EXTRACT_ALL:
@@ -269,25 +270,25 @@ class Shards:
 
         def load(shard: str) -> dict[str, Task]:
             found = view.get(shard)
-            if found is None:
-                found = {} if base is None else self._base_tasks(base, shard)
-            return {task_id: p.task for task_id, p in found.items()}
+            try:
+                if found is None:
+                    found = Partials() if base is None else base.tasks(shard)
+                return {task_id: p.task for task_id, p in found.items()}
+            except CacheBroken as exc:
+                return {task_id: p.task for task_id, p in self._recovered(exc, shard).items()}
 
         self._frozen = load
         return load
 
-    def _base_tasks(self, base: Base, shard: str) -> dict[str, Partial]:
-        """A shard's tasks from the snapshot; from the logs when its file is damaged."""
-        try:
-            return base.tasks(shard)
-        except CacheBroken as exc:
-            if self.recover is None:
-                raise
-            if self.broken is None:
-                self.broken = str(exc)
-                self.warn(LogWarning("", 0, f"the derived cache was broken ({exc}): "
-                                     "read from the logs", "cache"))  # fmt: skip
-            return self.recover(shard)
+    def _recovered(self, exc: CacheBroken, shard: str) -> Mapping[str, Partial]:
+        """A shard's tasks from the logs, after its snapshot file turned out damaged."""
+        if self.recover is None:
+            raise exc
+        if self.broken is None:
+            self.broken = str(exc)
+            self.warn(LogWarning("", 0, f"the derived cache was broken ({exc}): "
+                                 "read from the logs", "cache"))  # fmt: skip
+        return self.recover(shard)
 
     def short_of(self, shard: str, client: int) -> bool:
         """Whether a writer's updates in a shard could not all be integrated."""

@@ -39,10 +39,9 @@ from . import _json
 from ._cache_format import (
     Head,
     LogMark,
+    Partials,
     head_in,
     key_in,
-    partial_in,
-    partial_out,
     rows_in,
     rows_out,
 )
@@ -90,7 +89,7 @@ class Base:
     aliases: dict[str, str]
     snapshot: Callable[[str], bytes | None]
     declared: Callable[[str], dict[int, int]]
-    tasks: Callable[[str], dict[str, Partial]]
+    tasks: Callable[[str], Partials]
 
 
 # --------------------------------------------------------------------- files
@@ -271,7 +270,7 @@ class Snapshot:
         """Write one shard's snapshot and resolved tasks; return their token."""
         view = _json.dumps_bytes(
             {
-                "tasks": [partial_out(p) for p in partials.values()],
+                "tasks": Partials.of(partials).out(),
                 "declared": {f"{c:x}": k for c, k in declared.items()},
             }
         )
@@ -300,17 +299,24 @@ class Snapshot:
         """One shard's pycrdt state (raises CacheBroken when missing or damaged)."""
         return self._shard_file(shard, token, "bin", token[:8])
 
-    def shard_tasks(self, shard: str, token: str) -> tuple[dict[str, Partial], dict[int, int]]:
-        """One shard's resolved tasks and declared clocks (raises CacheBroken)."""
+    def shard_tasks(self, shard: str, token: str) -> tuple[Partials, dict[int, int]]:
+        """One shard's resolved tasks (each read when asked) and declared clocks.
+
+        Raises:
+            CacheBroken: for a missing or damaged file, and (when asked) a malformed task.
+        """
         data = self._shard_file(shard, token, "json", token[8:])
         try:
             raw = _json.loads(data, depth=None)
-            tasks = {}
+            items: dict[str, Partial | dict[str, Any]] = {}
             for item in raw["tasks"]:
-                part = partial_in(item)
-                if not is_task_id(part.task.id) or shard_of(part.task.id) != shard:
-                    raise ValueError("a task in the wrong shard")
-                tasks[part.task.id] = part
+                task_id = item["id"]
+                if not (isinstance(task_id, str) and is_task_id(task_id)):
+                    raise ValueError("a task without a valid id")
+                if shard_of(task_id) != shard or task_id in items:
+                    raise ValueError("a task in the wrong shard, or twice")
+                items[task_id] = item
+            tasks = Partials(items)
             declared = {int(c, 16): int(k) for c, k in raw["declared"].items()}
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise CacheBroken(f"shard {shard}: {exc}") from exc
@@ -327,13 +333,13 @@ class Snapshot:
         rows = self.rows(head.rows)
         known = {r.id: r for r in rows}
         raw_edges, derived = self.edges(head.edges, known)
-        loaded: dict[str, tuple[dict[str, Partial], dict[int, int]]] = {}
+        loaded: dict[str, tuple[Partials, dict[int, int]]] = {}
 
-        def shard(name: str) -> tuple[dict[str, Partial], dict[int, int]]:
+        def shard(name: str) -> tuple[Partials, dict[int, int]]:
             found = loaded.get(name)
             if found is None:
                 token = head.shards.get(name)
-                found = ({}, {}) if token is None else self.shard_tasks(name, token)
+                found = (Partials(), {}) if token is None else self.shard_tasks(name, token)
                 loaded[name] = found
             return found
 
@@ -345,7 +351,7 @@ class Snapshot:
         return Base(
             head.logs, head.writers, head.heads, head.pending, head.rejected,
             rows, raw_edges, derived, head.aliases,
-            snapshot, lambda name: shard(name)[1], lambda name: dict(shard(name)[0]),
+            snapshot, lambda name: shard(name)[1], lambda name: shard(name)[0].copy(),
         )  # fmt: skip
 
     # -- housekeeping

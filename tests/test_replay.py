@@ -237,3 +237,22 @@ def test_values_pycrdt_cannot_hold_round_trip_as_json(tmp_path: Path) -> None:
     meta = b.ledger.get(task_id).meta()
     assert meta == {"huge": huge, "int": 3, "float": 0.5, "nested": [1, {"x": None}]}
     assert type(meta["int"]) is int
+
+
+@given(
+    st.lists(
+        st.lists(st.text("ab0", min_size=4, max_size=7), max_size=6),
+        max_size=8,
+    )
+)
+def test_short_ids_kept_up_as_ids_arrive_equal_a_full_recount(batches: list[list[str]]) -> None:
+    """``insert_prefixes`` touches only new ids and their neighbours, and the shorts
+    it keeps are always exactly ``shortest_prefixes`` over every id so far."""
+    from ledger._ids import insert_prefixes, shortest_prefixes
+
+    ordered: list[str] = []
+    kept: dict[str, str] = {}
+    for batch in batches:
+        kept.update(insert_prefixes(ordered, batch))
+        assert ordered == sorted(set(ordered))
+        assert kept == shortest_prefixes(ordered)
