@@ -124,7 +124,7 @@ class Reader:
                          for n, st in stats.items())  # fmt: skip
             if unread >= PROGRESS_BYTES:
                 self.progress(f"reading {unread / 1e6:.1f} MB of logs ...")
-        accepted = replayer.catch_up(stats)
+        accepted = replayer.catch_up(stats, keep=self.collecting)
         if self.collecting:
             self.fresh_records.extend(accepted)
         self._report(replayer)

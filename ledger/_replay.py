@@ -69,6 +69,13 @@ def gc_paused() -> Iterator[None]:
         gc.enable()
 
 
+class _Dropped(list[Record]):
+    """An ``accepted`` list that keeps nothing (a replay of 1M ops holds no records)."""
+
+    def append(self, record: Record) -> None:
+        pass
+
+
 class Replayer:
     """Reads logs into shard documents and an index; answers tasks and states.
 
@@ -136,7 +143,11 @@ class Replayer:
             raise StorageError(f"cannot open the logs in {self.logs}: {exc.strerror}") from exc
 
     def catch_up(
-        self, stats: dict[str, os.stat_result] | None = None, order: Collection[str] | None = None
+        self,
+        stats: dict[str, os.stat_result] | None = None,
+        order: Collection[str] | None = None,
+        *,
+        keep: bool = False,
     ) -> list[Record]:
         """Read and accept whatever was appended since the last call.
 
@@ -144,14 +155,16 @@ class Replayer:
             stats: the logs as just listed (``scan_logs``), to save a listing.
             order: read the logs in this order (default: by name); the state
                 read does not depend on it.
+            keep: return the records accepted (a follower hands them out);
+                otherwise none is kept once its updates are queued.
 
         Returns:
-            The records accepted by this call, in acceptance order.
+            The records accepted by this call, in acceptance order (``keep``).
         """
         folder = self.open_logs()
         if folder is None:
             return []
-        accepted: list[Record] = []
+        accepted: list[Record] = [] if keep else _Dropped()
         with folder, gc_paused():
             found = scan_logs(folder) if stats is None else stats
             names = sorted(found) if order is None else [n for n in order if n in found]

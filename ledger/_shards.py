@@ -36,6 +36,9 @@ if TYPE_CHECKING:
     from ._snapshot import Base
 
 MAX_DOCS = 64
+#: a shard's queue is applied (not yet resolved) once it holds this many updates,
+#: so a replay of a million ops holds documents and ids, not every update read
+APPLY_AT = 4096
 _EXTRACT_ALL = 24  # resolving this many tasks of a shard: export the whole shard at once
 
 
@@ -46,6 +49,7 @@ class _Slot:
     queue: list[tuple[bytes, int, int, str, str, int]] = field(default_factory=list)
     declared: dict[int, int] = field(default_factory=dict)
     partials: Partials | None = None
+    touched: set[str] | None = None  # what was applied but not resolved yet
     short: set[int] = field(default_factory=set)
     changed: bool = False  # differs from the base's snapshot
     used: int = 0
@@ -97,16 +101,19 @@ class Shards:
         """Queue an accepted record's updates on their shards."""
         client = int(record.writer, 16)
         for shard, update in updates.items():
-            self._slot(shard).queue.append(
-                (update, client, record.clocks[shard], record.ref, name, number)
-            )
+            slot = self._slot(shard)
+            slot.queue.append((update, client, record.clocks[shard], record.ref, name, number))
+            if len(slot.queue) >= APPLY_AT:
+                self._apply(shard, slot)
         if len(updates) > 1:
             self._bad[record.ref] = -len(updates)  # counts up to 0 as updates are refused
 
     @property
     def waiting(self) -> list[str]:
-        """Shards with queued updates."""
-        return sorted(s for s, slot in self._slots.items() if slot.queue)
+        """Shards with updates queued, or applied and not resolved yet."""
+        return sorted(
+            s for s, slot in self._slots.items() if slot.queue or slot.touched is not None
+        )
 
     # ----------------------------------------------------------------- loading
 
@@ -163,23 +170,33 @@ class Shards:
         self._tick += 1
         slot.used = self._tick
         if slot.queue:
+            self._apply(shard, slot)
+        if slot.touched is not None:
             doc = slot.doc if slot.doc is not None else self._load(shard, slot)
-            items, slot.queue = slot.queue, []
-            touched, refused = doc.apply_batch(item[0] for item in items)
-            slot.changed = True
-            for n, problem in refused:
-                _, _, _, ref, name, number = items[n]
-                self.warn(LogWarning(name, number, f"{problem}, skipped", "update"))
-                self._refused(ref)
-            for _, client, clock, _, _, _ in items:
-                if clock > slot.declared.get(client, 0):
-                    slot.declared[client] = clock
             self._check_clocks(shard, slot, doc)
+            touched, slot.touched = slot.touched, None
             self._resolve(shard, slot, doc, touched)
         elif slot.partials is None:
             slot.partials = Partials() if self.base is None else self.base.tasks(shard)
             self._frozen = None
         return slot.partials if slot.partials is not None else Partials()
+
+    def _apply(self, shard: str, slot: _Slot) -> None:
+        """Apply a shard's queue to its document; what it touched is resolved at ``settle``."""
+        self._tick += 1
+        slot.used = self._tick
+        doc = slot.doc if slot.doc is not None else self._load(shard, slot)
+        items, slot.queue = slot.queue, []
+        touched, refused = doc.apply_batch(item[0] for item in items)
+        slot.changed = True
+        for n, problem in refused:
+            _, _, _, ref, name, number = items[n]
+            self.warn(LogWarning(name, number, f"{problem}, skipped", "update"))
+            self._refused(ref)
+        for _, client, clock, _, _, _ in items:
+            if clock > slot.declared.get(client, 0):
+                slot.declared[client] = clock
+        slot.touched = touched if slot.touched is None else slot.touched | touched
 
     def _refused(self, ref: str) -> None:
         count = self._bad.get(ref)
