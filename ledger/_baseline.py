@@ -313,9 +313,12 @@ class Baselines:
             and mark.decode(errors="replace") == task.updated.ref
         )
 
-    def keep(self, task_id: str, name: str, data: bytes, st: os.stat_result | None) -> None:
+    def keep(
+        self, task_id: str, name: str, data: bytes, st: os.stat_result | None, base: bytes | None
+    ) -> None:
+        """``data`` is what the file holds now (``base``: the baseline as read under the lock)."""
         folder = self._writable()
-        if not (self.has_baseline(task_id) and self.baseline(task_id) == data):
+        if base != data:
             folder.write_atomic(f"{task_id}.txt", data)
             self._named(f"{task_id}.txt", True)
         if self._has(f"{task_id}.hidden"):

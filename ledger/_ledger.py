@@ -79,6 +79,7 @@ class Ledger(AuditTrail, Replication):
         #: the op this session's last write appended (None: it changed nothing)
         self.last_op: Op | None = None
         self._noticed: set[str] = set()
+        self._changed: set[str] = set()  # tasks whose files a read must still look at
         self._view: View | None = None
         self._claims: Claims | None = None
 
@@ -150,7 +151,8 @@ class Ledger(AuditTrail, Replication):
         """The current state, with Claude Code's folder brought in line first."""
         self._adopt()
         state = self.reader.rebuilding(self.reader.state)
-        changed = self.reader.take_changed()
+        changed = self.reader.take_changed() | self._changed
+        self._changed = set()
         if self._noticed:
             changed |= {state.by_alias(n) or n for n in self._noticed}
             self._noticed = set()
@@ -226,8 +228,11 @@ class Ledger(AuditTrail, Replication):
         if session is None:
             self.last_op = committed.op
         if committed.op is not None:
-            outcome = self._construct_view().sync(committed.files())
+            files = committed.files()
+            outcome = self._construct_view().sync(files, committed.state)
             self._note(outcome)
+            # what the catch-up changed besides is left for the next read's pass
+            self._changed |= self.reader.take_changed() - files
             # (outside Claude Code's locks; a long-lived writer's save is throttled and
             # elected, see ``Reader.save``; a command's leaves the cache as it left the logs)
             self.reader.save()

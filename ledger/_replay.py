@@ -299,7 +299,8 @@ class Replayer:
 
     def state(self) -> State:
         """Every task read so far, as an immutable state."""
-        return self.index.state(self.shards.frozen())
+        with gc_paused():  # (sorting 100k rows must not set off a full collection of them)
+            return self.index.state(self.shards.frozen())
 
     def _recover_shard(self, shard: str) -> Mapping[str, Partial]:
         """A shard's tasks replayed from the first byte of every log (its snapshot is damaged)."""

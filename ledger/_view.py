@@ -108,9 +108,7 @@ class View:
             return out
         with folder, Baselines(self.layout) as marks:
             st = os.fstat(folder.fd)
-            if not full and marks.quiet(st):
-                # no entry came or went since the last pass (Claude Code wrote nothing):
-                # only the files of the tasks that changed are looked at
+            if not full and marks.quiet(st):  # Claude Code wrote nothing: just the changed
                 self._files(folder, marks, forced, out)
                 return out
             started = time.time_ns()
@@ -121,30 +119,31 @@ class View:
                 marks.settle(folder, started)
         return out
 
-    def sync(self, ids: Iterable[str]) -> Outcome:
-        """Bring the files of just these tasks in line (after a write touched them).
+    def sync(self, ids: Iterable[str], state: State | None = None) -> Outcome:
+        """Bring the files of just these tasks in line (``state``: the one a write left).
 
-        The rest of the folder is left to the next reader's pass. When the
-        folder was quiet before (nothing changed since the last pass), its new
-        stamp is the one these writes left, so the next command does not scan
-        it again for them. Every write of Claude Code's starts with a change of the folder
-        (a lock folder made, a file created) milliseconds before it ends with
-        another, so one cannot fit between the two looks; and were it to, its
-        change is still read when the next change of the folder makes a reader
-        scan, or before this file is written again -- never lost.
+        The rest is left to the next reader's pass. A folder quiet before
+        takes the stamp these writes left: a write of Claude Code's moves the
+        folder's mtime (a lock folder made) well before it ends, so it cannot
+        fit between the two looks -- and were it to, the next change of the
+        folder makes a reader scan and read it: never lost.
         """
         out = Outcome()
         folder = self._folder(out)
         if folder is None:
             return out if out.errors else self.reconcile(ids)
         with folder, Baselines(self.layout) as marks:
-            self._files(folder, marks, ids, out)
+            self._files(folder, marks, ids, out, state)
         return out
 
-    def _files(self, folder: Dir, marks: Baselines, ids: Iterable[str], out: Outcome) -> None:
+    def _files(
+        self, folder: Dir, marks: Baselines, ids: Iterable[str], out: Outcome,
+        fresh: State | None = None,
+    ) -> None:  # fmt: skip
+        """These tasks' files (``fresh``: the state right after this process's own write)."""
         quiet = marks.quiet(os.fstat(folder.fd))
         for task_id in sorted(ids):
-            self._file(folder, marks, task_id, None, out)
+            self._file(folder, marks, task_id, None, out, fresh)
         if out.errors:
             marks.unsettle()
         elif quiet:
@@ -226,16 +225,17 @@ class View:
     # --------------------------------------------------------------- one file
 
     def _file(
-        self, folder: Dir, marks: Baselines, task_id: str | None, name: str | None, out: Outcome
-    ) -> None:
+        self, folder: Dir, marks: Baselines, task_id: str | None, name: str | None, out: Outcome,
+        fresh: State | None = None,
+    ) -> None:  # fmt: skip
         """One task file, under Claude Code's lock: record what changed, then write."""
-        state = self.current()
+        state = self.current() if fresh is None else fresh
         if name is None:
             assert task_id is not None
             name = self._name(state, task_id)
         lock = LockDir(folder, f"{name}.json")
         try:
-            if self._current(folder, marks, state, task_id, name):
+            if self._current(folder, marks, state, task_id, name, again=fresh is None):
                 return
             with lock:
                 self._locked(folder, marks, task_id, name, out)
@@ -253,16 +253,16 @@ class View:
             marks.unsettle(name)
 
     def _current(
-        self, folder: Dir, marks: Baselines, state: State, task_id: str | None, name: str
-    ) -> bool:
+        self, folder: Dir, marks: Baselines, state: State, task_id: str | None, name: str,
+        *, again: bool = True,
+    ) -> bool:  # fmt: skip
         """Whether the file holds what the state says, unchanged by Claude Code.
 
-        Looked at without Claude Code's lock: a file holding its baseline (what
-        taskledger last wrote there) was changed by no one else; if it also
-        renders the state (another writer's file for its own op is one), it
-        needs nothing. Anything else is looked at again under the lock; a
-        write of Claude Code's that ends after this look moves the file's
-        stat, which the next pass sees.
+        Seen without Claude Code's lock: a file holding its baseline was changed
+        by no one else; if it also renders the state (as another writer's file
+        for its own op does), it needs nothing. Anything else is looked at under
+        the lock; a write of Claude Code's ending after this look moves the
+        file's stat, which the next pass sees.
         """
         if task_id is None or task_id not in state.tasks:
             return False
@@ -270,7 +270,9 @@ class View:
         if data is None or data != marks.baseline(task_id) or marks.hidden(state.tasks[task_id]):
             return False
         if self._renders(state, task_id, name) != data:
-            now = self.current()  # the file may be ahead of this state: another writer's
+            # the file may be ahead of this state (another writer's), unless this state
+            # is the one a write just left: then the file is behind it
+            now = self.current() if again else state
             if now is state or self._renders(now, task_id, name) != data:
                 return False
         st = folder.lstat(f"{name}.json")
@@ -308,7 +310,7 @@ class View:
                 out.recorded.append(task_id)
         if task_id is None:
             return
-        self._write(folder, marks, state, task_id, name, data, out)
+        self._write(folder, marks, state, task_id, name, (data, base), out)
 
     def _ingest(
         self, state: State, task_id: str | None, name: str, data: bytes, base: bytes | None,
@@ -322,7 +324,7 @@ class View:
         if problem is not None:
             self.warnings.append(f"task file {name}.json not recorded: {problem}")
             return state, task_id
-        to_id = self._translator(state)
+        to_id: Callable[[str], str | None] = lambda ref: self._known(state, ref)  # noqa: E731
         if task_id is None or task_id not in state.rows:
             if not is_native_id(name) or wanted.id != name:
                 return state, None
@@ -356,8 +358,9 @@ class View:
 
     def _write(
         self, folder: Dir, marks: Baselines, state: State, task_id: str, name: str,
-        data: bytes | None, out: Outcome,
+        found: tuple[bytes | None, bytes | None], out: Outcome,
     ) -> None:  # fmt: skip
+        data, base = found  # (the file and its baseline, as read under the lock)
         task = state.tasks[task_id]
         if task.deleted or marks.hidden(task):
             if data is not None and folder.unlink(f"{name}.json"):
@@ -369,13 +372,13 @@ class View:
         want = file_task(task, name, lambda i: state.aliases.get(i, i))
         have = None if data is None else parse_file(data)
         if have is not None and have == want and data is not None:
-            marks.keep(task_id, name, data, folder.lstat(f"{name}.json"))
+            marks.keep(task_id, name, data, folder.lstat(f"{name}.json"), base)
             return
         body = render(want)
         if data is None and folder.lstat(f"{name}.json") is not None:
             raise NotRegular(0, f"{folder.path / name}.json is not a regular file")
         st = folder.write_atomic(f"{name}.json", body)
-        marks.keep(task_id, name, body, st)
+        marks.keep(task_id, name, body, st, base)
         out.written.append(name)
 
     # ----------------------------------------------------------------- helpers
@@ -387,9 +390,6 @@ class View:
         if name in state.rows:
             return name
         return state.by_alias(name) if name.isdigit() else None
-
-    def _translator(self, state: State) -> Callable[[str], str | None]:
-        return lambda ref: self._known(state, ref)
 
     def _session(self, name: str, *, creating: bool = False) -> str:
         """The session a hook said is writing this file, else the native session."""
