@@ -328,10 +328,14 @@ class Baselines:
             self._set_stat(name, [st.st_size, st.st_mtime_ns, st.st_ino, task_id])
 
     def confirm(self, task_id: str, name: str, st: os.stat_result) -> None:
-        """A file found holding its baseline: remember its stat (written only if it moved)."""
-        value: list[int | str] = [st.st_size, st.st_mtime_ns, st.st_ino, task_id]
-        if self._shard_stats(name).get(name) != value:
-            self._set_stat(name, value)
+        """A file found holding its baseline: remember its stat for this pass.
+
+        Not written out for this alone: the file's writer recorded it, and
+        where that record was lost (two writers of one stats file), the next
+        pass confirms the file again -- cheaper than rewriting a stats file for
+        every file each read confirms while many writers keep the folder busy.
+        """
+        self._shard_stats(name)[name] = [st.st_size, st.st_mtime_ns, st.st_ino, task_id]
 
     def forget(self, task_id: str, name: str | None = None) -> None:
         self._writable().unlink(f"{task_id}.txt")
