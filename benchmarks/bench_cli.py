@@ -1,4 +1,4 @@
-"""CLI wall time of ``list``, ``show``, ``update`` and ``ready`` by list size, cold and warm.
+"""CLI wall time of ``list``, ``show``, ``update``, ``create`` and ``ready`` by list size.
 
 Run: ``python -m benchmarks.bench_cli`` (``--quick``: 1k and 10k tasks only).
 Each timing is the median wall time of fresh ``taskledger`` processes (the
@@ -34,7 +34,7 @@ from benchmarks._fixtures import (  # noqa: E402
 from ledger import Layout  # noqa: E402
 
 LIST_ID = "bench"
-COMMANDS = ("list", "show", "update", "ready")
+COMMANDS = ("list", "show", "update", "create", "ready")
 
 
 def taskledger() -> list[str]:
@@ -48,6 +48,8 @@ def argv_for(command: str, task: str, n: int) -> list[str]:
         return [*taskledger(), "show", task]
     if command == "update":
         return [*taskledger(), "update", task, "--subject", f"renamed {n}"]
+    if command == "create":
+        return [*taskledger(), "create", f"new task {n}"]
     return [*taskledger(), command]
 
 

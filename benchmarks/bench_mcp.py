@@ -1,4 +1,4 @@
-"""MCP server: per-call latency of TaskList and TaskUpdate at 1k tasks, through the stdio client.
+"""MCP server: per-call latency of its tools at 1k and 10k tasks, through the stdio client.
 
 Run: ``python -m benchmarks.bench_mcp`` (``--quick``: fewer calls). Starts the
 real ``taskledger mcp`` server as a subprocess and drives it with the MCP
@@ -32,7 +32,8 @@ from benchmarks._fixtures import (  # noqa: E402
 LIST_ID = "bench"
 
 
-async def drive(home: Path, calls: int) -> dict[str, Any]:
+async def drive(home: Path, size: int, calls: int, lists: int) -> dict[str, Any]:
+    """``calls`` TaskUpdate and TaskGet calls (each on its own task), ``lists`` TaskList."""
     from mcp import ClientSession, StdioServerParameters, stdio_client
 
     params = StdioServerParameters(
@@ -50,15 +51,19 @@ async def drive(home: Path, calls: int) -> dict[str, Any]:
         first = await session.call_tool("TaskList", {})
         assert not first.is_error
         rows = first.structured_content["tasks"]  # type: ignore[index]
-        assert len(rows) == 1000, len(rows)
-        task = rows[0]["id"]
+        assert len(rows) == size, len(rows)
+        ids = [row["id"] for row in rows]
+        step = max(1, len(ids) // calls)  # (spread over the list's shards)
         samples: dict[str, list[float]] = {"TaskList": [], "TaskUpdate": [], "TaskGet": []}
         for n in range(calls):
-            for tool, args in (
-                ("TaskList", {}),
+            task = ids[(n * step) % len(ids)]
+            steps: list[tuple[str, dict[str, Any]]] = [
                 ("TaskUpdate", {"taskId": task, "subject": f"renamed {n}"}),
                 ("TaskGet", {"taskId": task}),
-            ):
+            ]
+            if n < lists:
+                steps.insert(0, ("TaskList", {}))
+            for tool, args in steps:
                 began = time.perf_counter()
                 result = await session.call_tool(tool, args)
                 samples[tool].append(time.perf_counter() - began)
@@ -67,39 +72,46 @@ async def drive(home: Path, calls: int) -> dict[str, Any]:
 
 
 def run(quick: bool = False) -> tuple[list[list[str]], dict[str, Any]]:
-    """Per-call latency of the tools, and a CLI call on the same list."""
+    """Per-call latency of the tools at 1k and 10k tasks, and a CLI call on the same list."""
     try:
         import mcp  # noqa: F401
     except ImportError:
         return [["(skipped: pip install 'taskledger[mcp]')", "", "", "", ""]], {}
-    calls = 50 if quick else 200
-    with scratch("tl-mcp-") as tmp:
-        home = tmp / "home"
-        bulk(home, LIST_ID, 1000)
-        env = cli_env(home, LIST_ID)
-        cli = [sys.executable, "-m", "cli"]
-        subprocess.run([*cli, "list"], env=env, check=True, capture_output=True)
-        measured = asyncio.run(drive(home, calls))
-        cli_list = timed([*cli, "list"], env=env, runs=7)
-        out = subprocess.run([*cli, "list", "--json"], env=env, check=True, capture_output=True)
-        task = out.stdout.decode().split('"id": "', 1)[1][:16]
-        cli_update = timed([*cli, "update", task, "--subject", "cli"], env=env, runs=7)
-    rows = []
-    results: dict[str, Any] = {"startup_s": measured["startup_s"], "calls": calls}
-    for tool, samples in measured["samples"].items():
-        p50, p99 = statistics.median(samples), percentile(samples, 99)
-        results[tool] = {"p50_s": p50, "p99_s": p99}
-        rows.append([tool, str(len(samples)), f"{p50 * 1000:.1f} ms", f"{p99 * 1000:.1f} ms", ""])
-    results["cli"] = {"list_s": cli_list, "update_s": cli_update}
-    rows += [
-        ["server start + initialize", "1", f"{measured['startup_s'] * 1000:.0f} ms", "", ""],
-        ["CLI `list` (fresh process)", "7", f"{cli_list * 1000:.1f} ms", "", "for comparison"],
-        ["CLI `update` (fresh process)", "7", f"{cli_update * 1000:.1f} ms", "", "for comparison"],
-    ]
+    plan = [(1000, 50, 50), (10_000, 100, 5)] if quick else [(1000, 200, 200), (10_000, 1000, 20)]
+    rows: list[list[str]] = []
+    results: dict[str, Any] = {}
+    for size, calls, lists in plan:
+        with scratch("tl-mcp-") as tmp:
+            home = tmp / "home"
+            bulk(home, LIST_ID, size)
+            env = cli_env(home, LIST_ID)
+            cli = [sys.executable, "-m", "cli"]
+            subprocess.run([*cli, "list"], env=env, check=True, capture_output=True)
+            measured = asyncio.run(drive(home, size, calls, lists))
+            cli_list = timed([*cli, "list"], env=env, runs=7)
+            out = subprocess.run([*cli, "list", "--json"], env=env, check=True, capture_output=True)
+            task = out.stdout.decode().split('"id": "', 1)[1][:16]
+            cli_update = timed([*cli, "update", task, "--subject", "cli"], env=env, runs=7)
+        mine: dict[str, Any] = {"startup_s": measured["startup_s"], "calls": calls}
+        for tool, samples in measured["samples"].items():
+            p50, p99 = statistics.median(samples), percentile(samples, 99)
+            mine[tool] = {"p50_s": p50, "p99_s": p99, "calls": len(samples)}
+            rows.append([f"{size:,}", tool, str(len(samples)), f"{p50 * 1000:.1f} ms",
+                         f"{p99 * 1000:.1f} ms", ""])  # fmt: skip
+        mine["cli"] = {"list_s": cli_list, "update_s": cli_update}
+        results[str(size)] = mine
+        rows += [
+            [f"{size:,}", "server start + initialize", "1",
+             f"{measured['startup_s'] * 1000:.0f} ms", "", ""],
+            [f"{size:,}", "CLI `list` (fresh process)", "7", f"{cli_list * 1000:.1f} ms", "",
+             "for comparison"],
+            [f"{size:,}", "CLI `update` (fresh process)", "7", f"{cli_update * 1000:.1f} ms", "",
+             "for comparison"],
+        ]  # fmt: skip
     return rows, results
 
 
-HEADER = ["call (1,000 tasks)", "calls", "p50", "p99", "note"]
+HEADER = ["tasks", "call", "calls", "p50", "p99", "note"]
 
 
 def main() -> None:
@@ -108,7 +120,7 @@ def main() -> None:
         "MCP server, per call through the SDK's stdio client",
         HEADER,
         run,
-        quick="50 calls per tool instead of 200",
+        quick="50 / 100 calls per tool at 1k / 10k tasks instead of 200 / 1,000",
     )
 
 

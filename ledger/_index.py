@@ -58,9 +58,8 @@ class Index:
         #: tasks shown by the number Claude Code gave them on this machine
         self.aliases: dict[str, str] = dict(aliases or {})
         self.raw_edges: RawEdges = dict(edges or {})
-        self._groups: dict[str, list[str]] = {}  # (each sorted when first needed)
-        for task_id in self.rows:
-            self._groups.setdefault(prefix_group(task_id), []).append(task_id)
+        #: ids by prefix group, made when a new id first needs them (each sorted then)
+        self._groups: dict[str, list[str]] | None = None
         self._sorted: set[str] = set()
         self._derived: Edges | None = derived
         self._derived_before: Edges | None = derived
@@ -143,7 +142,12 @@ class Index:
             self.edges_dirty = True
 
     def _reshort(self, group: str, new: list[str]) -> list[str]:
-        ids = self._groups.setdefault(group, [])
+        groups = self._groups
+        if groups is None:  # (an update of known tasks never needs them)
+            groups = self._groups = {}
+            for task_id in self.rows:  # (new ids among them are not inserted twice)
+                groups.setdefault(prefix_group(task_id), []).append(task_id)
+        ids = groups.setdefault(group, [])
         if group not in self._sorted:
             ids.sort()
             self._sorted.add(group)
