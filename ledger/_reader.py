@@ -67,7 +67,6 @@ class Reader:
         self.head: Head | None = None
         self._saved_at = 0.0
         self._quiet: tuple[Replayer, LogsKey] | None = None  # the logs as last caught up to
-        self._collected = 0.0
         self._client_id: int | None = None
         self._snap: Snapshot | None = None
         #: keep the records each catch-up accepts in ``fresh_records`` (a follower drains them)
@@ -347,10 +346,8 @@ class Reader:
         from ._save import save_snapshot
 
         head = save_snapshot(snapshot, replayer, stats, self.head)
-        now = time.monotonic()
-        if head is not None and now - self._collected > _COLLECT_EVERY_S:
-            self._collected = now
-            snapshot.collect(head)
+        if head is not None and snapshot.collect_due(_COLLECT_EVERY_S):
+            snapshot.collect(head)  # (at most once a minute, whichever process it is)
         return head
 
     # ------------------------------------------------------- time and audit

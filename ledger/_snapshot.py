@@ -54,6 +54,7 @@ if TYPE_CHECKING:  # a read answered from the rows never loads the model
     from ._model import Partial
 
 HEAD = "head.json"
+COLLECTED = ".collected"  # touched by whoever last collected (its mtime: when)
 _GRACE_S = 120.0  # unreferenced files younger than this may still be read by someone
 COMPACT_AT = 512  # rows in deltas before the rows are written as one segment again
 MAX_SEGMENTS = 8  # or this many deltas
@@ -356,9 +357,22 @@ class Snapshot:
 
     # -- housekeeping
 
+    def collect_due(self, every_s: float) -> bool:
+        """Whether ``collect`` is due: no process of any kind collected in the last
+        ``every_s`` seconds (the mtime of ``.collected`` says when one last did)."""
+        try:
+            st = self.folder.lstat(COLLECTED)
+            if st is not None and 0 <= time.time() - st.st_mtime < every_s:
+                return False
+            self.folder.write_atomic(COLLECTED, b"")
+        except OSError:
+            return False
+        return True
+
     def collect(self, head: Head) -> None:
         """Remove files no head points at any more (after a grace period)."""
         keep = {f"rows.{t}.json" for t in head.rows} | {f"edges.{head.edges}.json", HEAD}
+        keep.add(COLLECTED)
         keep |= {f"{s}.{t}.{x}" for s, t in head.shards.items() for x in ("json", "bin")}
         cutoff = time.time() - _GRACE_S
         folders = [self.folder]

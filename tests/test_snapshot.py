@@ -192,3 +192,34 @@ def test_cache_plus_tails_equals_full_replay_over_random_ops(tmp_path: Path, ops
     assert fresh_reader(home) == full_replay(home)
     shutil.rmtree(Layout.of(home, LIST).root / "cache")
     assert fresh_reader(home) == full_replay(home)
+
+
+def test_unreferenced_cache_files_are_collected_at_most_once_a_minute(tmp_path: Path) -> None:
+    """Whichever process saves collects files no head names (once past their grace
+    period), and not again for a minute whoever saves: ``.collected`` says when."""
+    import time
+
+    home = tmp_path / "home"
+    ledger = Ledger.open(home, LIST, "alice", long_lived=False)
+    task = ledger.create(Edits(subject="first"))
+    cache = Layout.of(home, LIST).root / "cache"
+    old = time.time() - 3600
+
+    def stale(name: str) -> Path:
+        path = cache / name
+        path.write_bytes(b"{}")
+        os.utime(path, (old, old))
+        return path
+
+    marker = cache / ".collected"
+    os.utime(marker, (old, old))  # the last collection was an hour ago
+    first = stale("rows.0123456789ab.json")
+    Ledger.open(home, LIST, "bob", long_lived=False).update(task.id, Edits(subject="2"))
+    assert not first.exists()
+    second = stale("rows.ba9876543210.json")
+    Ledger.open(home, LIST, "carol", long_lived=False).update(task.id, Edits(subject="3"))
+    assert second.exists()  # collected less than a minute ago
+    os.utime(marker, (old, old))
+    Ledger.open(home, LIST, "dave", long_lived=False).update(task.id, Edits(subject="4"))
+    assert not second.exists()
+    assert fresh_reader(home) == full_replay(home)
