@@ -106,8 +106,13 @@ def scan(folder: Dir) -> dict[str, tuple[int, int, int]]:
             st = entry.stat(follow_symlinks=False)
         except OSError:
             continue
-        out[stem] = (st.st_size, st.st_mtime_ns, st.st_ino)
+        out[stem] = scan_stat(st)
     return out
+
+
+def scan_stat(st: os.stat_result) -> tuple[int, int, int]:
+    """What ``scan`` keeps of a file's stat: (size, mtime, inode)."""
+    return st.st_size, st.st_mtime_ns, st.st_ino
 
 
 def _shard(name: str) -> str:

@@ -79,7 +79,6 @@ class Ledger(AuditTrail, Replication):
         #: the op this session's last write appended (None: it changed nothing)
         self.last_op: Op | None = None
         self._noticed: set[str] = set()
-        self._changed: set[str] = set()  # tasks whose files a read must still look at
         self._view: View | None = None
         self._claims: Claims | None = None
 
@@ -151,8 +150,7 @@ class Ledger(AuditTrail, Replication):
         """The current state, with Claude Code's folder brought in line first."""
         self._adopt()
         state = self.reader.rebuilding(self.reader.state)
-        changed = self.reader.take_changed() | self._changed
-        self._changed = set()
+        changed = self.reader.take_changed()
         if self._noticed:
             changed |= {state.by_alias(n) or n for n in self._noticed}
             self._noticed = set()
@@ -229,10 +227,13 @@ class Ledger(AuditTrail, Replication):
             self.last_op = committed.op
         if committed.op is not None:
             files = committed.files()
-            outcome = self._construct_view().sync(files, committed.state)
-            self._note(outcome)
-            # what the catch-up changed besides is left for the next read's pass
-            self._changed |= self.reader.take_changed() - files
+            view = self._construct_view()
+            self._note(view.sync(files, committed.state))
+            # the tasks the catch-up changed besides: their writers wrote their files
+            # (confirmed without a lock), unless one died first -- then it is written here
+            others = self.reader.take_changed() - files
+            if others:
+                self._note(view.sync(others))
             # (outside Claude Code's locks; a long-lived writer's save is throttled and
             # elected, see ``Reader.save``; a command's leaves the cache as it left the logs)
             self.reader.save()

@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 
 _SAVE_EVERY_S = 1.0  # a long-lived reader writes snapshots at most this often
 _COLLECT_EVERY_S = 60.0
+#: a head this old is built on again only while it is still the one on disk (collect
+#: keeps unreferenced files for ``GRACE_S`` = 120 s)
+_DELTA_FOR_S = 60.0
 #: a read with at least this many log bytes to get through says so (``progress``)
 PROGRESS_BYTES = 2_000_000
 
@@ -343,11 +346,21 @@ class Reader:
     def _write(
         self, snapshot: Snapshot, replayer: Replayer, stats: dict[str, os.stat_result]
     ) -> Head | None:
-        from ._save import save_snapshot
+        from ._save import collect, collect_due, save_snapshot, touch
 
-        head = save_snapshot(snapshot, replayer, stats, self.head)
-        if head is not None and snapshot.collect_due(_COLLECT_EVERY_S):
-            snapshot.collect(head)  # (at most once a minute, whichever process it is)
+        old = self.head
+        if (
+            old is not None
+            and time.monotonic() - self._saved_at > _DELTA_FOR_S
+            and snapshot.read_head() != old
+            and not touch(snapshot, old)
+        ):
+            # another process's head replaced this one long ago, and a file it carries
+            # over was collected since: leave that head be (the next reader catches up)
+            return None
+        head = save_snapshot(snapshot, replayer, stats, old)
+        if head is not None and collect_due(snapshot, _COLLECT_EVERY_S):
+            collect(snapshot, head)  # (at most once a minute, whichever process it is)
         return head
 
     # ------------------------------------------------------- time and audit

@@ -1,4 +1,4 @@
-"""Writing a snapshot of what a replayer read: changed shards, a rows segment, a new head.
+"""Writing a snapshot (changed shards, a rows segment, a new head) and collecting old files.
 
 Only what changed since the head it replaces is written: the shards the
 replayer changed, the rows it changed as one more segment (all rows again
@@ -10,10 +10,12 @@ so a reader sees the old snapshot or the new one, never a mix.
 from __future__ import annotations
 
 import os
+import time
 from typing import TYPE_CHECKING
 
 from ._cache_format import Head
-from ._snapshot import COMPACT_AT, MAX_SEGMENTS, Snapshot
+from ._errors import CacheBroken
+from ._snapshot import COLLECTED, COMPACT_AT, GRACE_S, HEAD, MAX_SEGMENTS, Snapshot
 
 if TYPE_CHECKING:
     from ._replay import Replayer
@@ -69,3 +71,61 @@ def save_snapshot(
     index.edges_dirty = False
     shards.saved()
     return head
+
+
+# ---------------------------------------------------------------- housekeeping
+
+
+def collect_due(snapshot: Snapshot, every_s: float) -> bool:
+    """Whether ``collect`` is due: no process of any kind collected in the last
+    ``every_s`` seconds (the mtime of ``.collected`` says when one last did)."""
+    try:
+        st = snapshot.folder.lstat(COLLECTED)
+        if st is not None and 0 <= time.time() - st.st_mtime < every_s:
+            return False
+        snapshot.folder.write_atomic(COLLECTED, b"")
+    except OSError:
+        return False
+    return True
+
+
+def touch(snapshot: Snapshot, head: Head) -> bool:
+    """Make every file ``head`` names young again (so no collect removes it for a
+    grace period); False when one is gone."""
+    names = [f"rows.{t}.json" for t in head.rows] + [f"edges.{head.edges}.json"]
+    shards = [f"{s}.{t}.{x}" for s, t in head.shards.items() for x in ("json", "bin")]
+    try:
+        for folder, listed in ((snapshot.folder, names), (snapshot.shard_dir(False), shards)):
+            for name in listed:
+                os.utime(name, dir_fd=folder.fd, follow_symlinks=False)
+    except (OSError, CacheBroken):
+        return False
+    return True
+
+
+def collect(snapshot: Snapshot, head: Head) -> None:
+    """Remove files neither ``head`` nor the head on disk points at (after a grace period)."""
+    keep = {HEAD, COLLECTED}
+    for one in (head, snapshot.read_head()):
+        if one is not None:
+            keep |= {f"rows.{t}.json" for t in one.rows} | {f"edges.{one.edges}.json"}
+            keep |= {f"{s}.{t}.{x}" for s, t in one.shards.items() for x in ("json", "bin")}
+    cutoff = time.time() - GRACE_S
+    folders = [snapshot.folder]
+    try:
+        folders.append(snapshot.shard_dir(create=False))
+    except (OSError, CacheBroken):
+        pass
+    for folder in folders:
+        try:
+            entries = list(folder.entries())
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name in keep or not entry.is_file(follow_symlinks=False):
+                continue
+            try:
+                if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                    folder.unlink(entry.name)
+            except OSError:
+                continue

@@ -100,13 +100,13 @@ class Shards:
     def queue(self, record: Record, updates: Mapping[str, bytes], name: str, number: int) -> None:
         """Queue an accepted record's updates on their shards."""
         client = int(record.writer, 16)
+        if len(updates) > 1:
+            self._bad[record.ref] = -len(updates)  # counts up to 0 as updates are refused
         for shard, update in updates.items():
             slot = self._slot(shard)
             slot.queue.append((update, client, record.clocks[shard], record.ref, name, number))
             if len(slot.queue) >= APPLY_AT:
                 self._apply(shard, slot)
-        if len(updates) > 1:
-            self._bad[record.ref] = -len(updates)  # counts up to 0 as updates are refused
 
     @property
     def waiting(self) -> list[str]:

@@ -55,7 +55,7 @@ if TYPE_CHECKING:  # a read answered from the rows never loads the model
 
 HEAD = "head.json"
 COLLECTED = ".collected"  # touched by whoever last collected (its mtime: when)
-_GRACE_S = 120.0  # unreferenced files younger than this may still be read by someone
+GRACE_S = 120.0  # unreferenced files younger than this may still be read by someone
 COMPACT_AT = 512  # rows in deltas before the rows are written as one segment again
 MAX_SEGMENTS = 8  # or this many deltas
 
@@ -110,7 +110,7 @@ class Snapshot:
         self._rows: tuple[tuple[str, ...], list[Row]] | None = None
         self._edges: tuple[str, tuple[RawEdges, Edges]] | None = None
 
-    def _shard_dir(self, create: bool) -> Dir:
+    def shard_dir(self, create: bool) -> Dir:
         if self._shards is None:
             found = self.folder.sub("shards", create=create)
             if found is None:
@@ -278,7 +278,7 @@ class Snapshot:
         # Named by their checksums: a reader refuses a file whose bytes changed.
         token = f"{zlib.crc32(doc):08x}{zlib.crc32(view):08x}"
         try:
-            folder = self._shard_dir(create=True)
+            folder = self.shard_dir(create=True)
         except (OSError, CacheBroken):
             return None
         if self._put(folder, f"{shard}.{token}.bin", doc) and self._put(
@@ -289,7 +289,7 @@ class Snapshot:
 
     def _shard_file(self, shard: str, token: str, suffix: str, crc: str) -> bytes:
         try:
-            data = self._shard_dir(create=False).read(f"{shard}.{token}.{suffix}")
+            data = self.shard_dir(create=False).read(f"{shard}.{token}.{suffix}")
         except OSError as exc:
             raise CacheBroken(f"shard {shard}: {exc}") from exc
         if data is None or f"{zlib.crc32(data):08x}" != crc:
@@ -356,40 +356,3 @@ class Snapshot:
         )  # fmt: skip
 
     # -- housekeeping
-
-    def collect_due(self, every_s: float) -> bool:
-        """Whether ``collect`` is due: no process of any kind collected in the last
-        ``every_s`` seconds (the mtime of ``.collected`` says when one last did)."""
-        try:
-            st = self.folder.lstat(COLLECTED)
-            if st is not None and 0 <= time.time() - st.st_mtime < every_s:
-                return False
-            self.folder.write_atomic(COLLECTED, b"")
-        except OSError:
-            return False
-        return True
-
-    def collect(self, head: Head) -> None:
-        """Remove files no head points at any more (after a grace period)."""
-        keep = {f"rows.{t}.json" for t in head.rows} | {f"edges.{head.edges}.json", HEAD}
-        keep.add(COLLECTED)
-        keep |= {f"{s}.{t}.{x}" for s, t in head.shards.items() for x in ("json", "bin")}
-        cutoff = time.time() - _GRACE_S
-        folders = [self.folder]
-        try:
-            folders.append(self._shard_dir(create=False))
-        except (OSError, CacheBroken):
-            pass
-        for folder in folders:
-            try:
-                entries = list(folder.entries())
-            except OSError:
-                continue
-            for entry in entries:
-                if entry.name in keep or not entry.is_file(follow_symlinks=False):
-                    continue
-                try:
-                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
-                        folder.unlink(entry.name)
-                except OSError:
-                    continue

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from ._baseline import Baselines, scan
+from ._baseline import Baselines, scan, scan_stat
 from ._cclock import Busy, LockDir, raise_highwatermark, restore_highwatermark
 from ._errors import StorageError
 from ._fs import Dir, NotRegular
@@ -109,7 +109,8 @@ class View:
         with folder, Baselines(self.layout) as marks:
             st = os.fstat(folder.fd)
             if not full and marks.quiet(st):  # Claude Code wrote nothing: just the changed
-                self._files(folder, marks, forced, out)
+                rows = self.current().rows
+                self._files(folder, marks, [i for i in forced if i in rows], out)
                 return out
             started = time.time_ns()
             self._pass(folder, marks, forced, full, st, out)
@@ -258,27 +259,26 @@ class View:
     ) -> bool:  # fmt: skip
         """Whether the file holds what the state says, unchanged by Claude Code.
 
-        Seen without Claude Code's lock: a file holding its baseline was changed
-        by no one else; if it also renders the state (as another writer's file
-        for its own op does), it needs nothing. Anything else is looked at under
-        the lock; a write of Claude Code's ending after this look moves the
-        file's stat, which the next pass sees.
+        Seen without Claude Code's lock (its stat the same before and after the
+        read): a file holding its baseline was changed by no one else; if it also
+        renders the state (as another writer's file for its own op does), it
+        needs nothing. Anything else is looked at under the lock.
         """
         if task_id is None or task_id not in state.tasks:
             return False
+        before = folder.lstat(f"{name}.json")
         data = folder.read(f"{name}.json")
         if data is None or data != marks.baseline(task_id) or marks.hidden(state.tasks[task_id]):
             return False
-        if self._renders(state, task_id, name) != data:
-            # the file may be ahead of this state (another writer's), unless this state
-            # is the one a write just left: then the file is behind it
-            now = self.current() if again else state
+        if self._renders(state, task_id, name) != data:  # ahead of this state (another
+            now = self.current() if again else state  # writer's), unless a write just made it
             if now is state or self._renders(now, task_id, name) != data:
                 return False
         st = folder.lstat(f"{name}.json")
-        if st is not None:
-            marks.confirm(task_id, name, st)
-        return st is not None
+        if st is None or before is None or scan_stat(st) != scan_stat(before):
+            return False
+        marks.confirm(task_id, name, st)
+        return True
 
     def _renders(self, state: State, task_id: str, name: str) -> bytes | None:
         """The bytes the task's file holds in this state (None: it has none)."""

@@ -145,3 +145,50 @@ def test_only_the_changed_tasks_file_is_rewritten(home: Path) -> None:
     final = inodes()
     assert {i for i in ids if final[i] != after[i]} == {ids[4]}
     assert files(home)[ids[3]]["subject"] == "renamed"
+
+
+def test_a_writer_brings_in_line_the_file_a_killed_writer_left_behind(home: Path) -> None:
+    """A writer killed between its append and its file: the next writer whose
+    catch-up reads that op writes the file, though its own op is on another task."""
+    import subprocess
+    import sys
+
+    from ledger import Edits, Ledger
+    from tests.conftest import proc_env
+
+    bob = Ledger.open(home, "main", "bob")
+    first, second = (bob.create(Edits(subject=s)) for s in ("first", "second"))
+    seen = bob.state()  # bob has read everything so far
+    killed = (
+        "import os, sys\n"
+        "from ledger import Edits, Ledger\n"
+        "from ledger._view import View\n"
+        "View.sync = lambda self, ids, state=None: os._exit(0)\n"
+        "Ledger.open(sys.argv[1], 'main', 'alice').update(sys.argv[2], Edits(subject='renamed'))\n"
+    )
+    subprocess.run([sys.executable, "-c", killed, str(home), first.id], env=proc_env(home),
+                   check=True)  # fmt: skip
+    assert files(home)[first.id]["subject"] == "first"  # the killed writer's file is behind
+    bob.update(second.id, Edits(subject="second, again"), based_on=seen)  # no read first
+    on_disk = files(home)
+    assert on_disk[first.id]["subject"] == "renamed"
+    assert on_disk[second.id]["subject"] == "second, again"
+
+
+def test_a_noticed_name_of_no_task_in_a_quiet_folder_is_left_alone(home: Path) -> None:
+    import os
+    import time
+
+    from ledger import Edits, Ledger
+
+    alice = Ledger.open(home, "main", "alice")
+    alice.create(Edits(subject="x"))
+    old = time.time() - 3600
+    os.utime(home / "main", (old, old))  # long quiet: the next pass trusts its stamp
+    Ledger.open(home, "main", "bob").materialize()
+    alice.notice(["foo", "42"])
+    assert [t.subject for t in alice.tasks()] == ["x"]
+    assert not (home / "main" / "foo.json.lock").exists()
+    assert sorted(p.name for p in (home / "main").iterdir() if not p.name.startswith(".")) == [
+        f"{alice.tasks()[0].id}.json"
+    ]
