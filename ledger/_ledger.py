@@ -233,7 +233,7 @@ class Ledger(AuditTrail, Replication):
             # (confirmed without a lock), unless one died first -- then it is written here
             others = self.reader.take_changed() - files
             if others:
-                self._note(view.sync(others))
+                self._note(view.sync(others, committed.state, own=False))
             # (outside Claude Code's locks; a long-lived writer's save is throttled and
             # elected, see ``Reader.save``; a command's leaves the cache as it left the logs)
             self.reader.save()

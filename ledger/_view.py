@@ -120,31 +120,31 @@ class View:
                 marks.settle(folder, started)
         return out
 
-    def sync(self, ids: Iterable[str], state: State | None = None) -> Outcome:
-        """Bring the files of just these tasks in line (``state``: the one a write left).
+    def sync(self, ids: Iterable[str], state: State | None = None, *, own: bool = True) -> Outcome:
+        """Bring the files of just these tasks in line (``state``: the one a write left;
+        ``own``: the tasks of that write, whose files are behind it).
 
-        The rest is left to the next reader's pass. A folder quiet before
-        takes the stamp these writes left: a write of Claude Code's moves the
-        folder's mtime (a lock folder made) well before it ends, so it cannot
-        fit between the two looks -- and were it to, the next change of the
-        folder makes a reader scan and read it: never lost.
+        A folder quiet before takes the stamp these writes left: a write of
+        Claude Code's moves the folder's mtime (a lock folder made) well before
+        it ends, so it cannot fit between the two looks -- and were it to, the
+        next change of the folder makes a reader scan and read it.
         """
         out = Outcome()
         folder = self._folder(out)
         if folder is None:
             return out if out.errors else self.reconcile(ids)
         with folder, Baselines(self.layout) as marks:
-            self._files(folder, marks, ids, out, state)
+            self._files(folder, marks, ids, out, state, own)
         return out
 
     def _files(
         self, folder: Dir, marks: Baselines, ids: Iterable[str], out: Outcome,
-        fresh: State | None = None,
+        fresh: State | None = None, own: bool = True,
     ) -> None:  # fmt: skip
         """These tasks' files (``fresh``: the state right after this process's own write)."""
         quiet = marks.quiet(os.fstat(folder.fd))
         for task_id in sorted(ids):
-            self._file(folder, marks, task_id, None, out, fresh)
+            self._file(folder, marks, task_id, None, out, fresh, own)
         if out.errors:
             marks.unsettle()
         elif quiet:
@@ -227,7 +227,7 @@ class View:
 
     def _file(
         self, folder: Dir, marks: Baselines, task_id: str | None, name: str | None, out: Outcome,
-        fresh: State | None = None,
+        fresh: State | None = None, own: bool = True,
     ) -> None:  # fmt: skip
         """One task file, under Claude Code's lock: record what changed, then write."""
         state = self.current() if fresh is None else fresh
@@ -236,7 +236,7 @@ class View:
             name = self._name(state, task_id)
         lock = LockDir(folder, f"{name}.json")
         try:
-            if self._current(folder, marks, state, task_id, name, again=fresh is None):
+            if self._current(folder, marks, state, task_id, name, again=fresh is None or not own):
                 return
             with lock:
                 self._locked(folder, marks, task_id, name, out)
