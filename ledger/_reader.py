@@ -7,7 +7,7 @@ starts from the snapshot -- or from the first byte of every log when there is
 none, or it is damaged -- reads only the log tails after it, and the reader
 writes a new snapshot of what it read. A long-lived reader (the library, the
 MCP server, ``watch``) keeps its replayer, so each later call reads only the
-bytes appended since, and writes snapshots at most a few times a second.
+bytes appended since, and writes snapshots at most once a second (``_held_back``).
 
 Time travel (``at``) and the audit trail (``trail``) read through the same
 replayer; nothing here decides what a record means.
