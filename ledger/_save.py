@@ -89,11 +89,17 @@ def collect_due(snapshot: Snapshot, every_s: float) -> bool:
     return True
 
 
+def head_files(head: Head) -> tuple[list[str], list[str]]:
+    """The files a head names: in the cache folder, and in its ``shards`` folder."""
+    names = [f"rows.{t}.json" for t in head.rows] + [f"edges.{head.edges}.json"]
+    shards = [f"{s}.{t}.{x}" for s, t in head.shards.items() for x in ("json", "bin")]
+    return names, shards
+
+
 def touch(snapshot: Snapshot, head: Head) -> bool:
     """Make every file ``head`` names young again (so no collect removes it for a
     grace period); False when one is gone."""
-    names = [f"rows.{t}.json" for t in head.rows] + [f"edges.{head.edges}.json"]
-    shards = [f"{s}.{t}.{x}" for s, t in head.shards.items() for x in ("json", "bin")]
+    names, shards = head_files(head)
     try:
         for folder, listed in ((snapshot.folder, names), (snapshot.shard_dir(False), shards)):
             for name in listed:
@@ -108,8 +114,8 @@ def collect(snapshot: Snapshot, head: Head) -> None:
     keep = {HEAD, COLLECTED}
     for one in (head, snapshot.read_head()):
         if one is not None:
-            keep |= {f"rows.{t}.json" for t in one.rows} | {f"edges.{one.edges}.json"}
-            keep |= {f"{s}.{t}.{x}" for s, t in one.shards.items() for x in ("json", "bin")}
+            names, shards = head_files(one)
+            keep.update(names, shards)
     cutoff = time.time() - GRACE_S
     folders = [snapshot.folder]
     try:
