@@ -17,10 +17,11 @@ from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from ._errors import CacheBroken
+from ._json import dumps_bytes
 from ._state import Key, Row
 
 if TYPE_CHECKING:  # a read answered from the rows never loads the model
-    from ._model import Partial, Stamp
+    from ._model import Partial, Stamp, Task
 
 VERSION = 7
 _SHARD = re.compile(r"[0-9a-f]{2}")
@@ -134,13 +135,20 @@ class Partials(MutableMapping[str, "Partial"]):
     A catch-up that changes 2 of a shard's 40 tasks reads those 2 (and a
     snapshot written after it copies the other 38 through as they were
     read); whoever asks for a task whose JSON is malformed gets
-    ``CacheBroken``, as from any other damaged cache file.
+    ``CacheBroken``, as from any other damaged cache file. Each task's JSON
+    is encoded once and kept until the task changes: a long-lived process
+    that saves every second encodes only the tasks changed since the last save.
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_bytes", "_items")
 
-    def __init__(self, items: dict[str, Partial | dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        items: dict[str, Partial | dict[str, Any]] | None = None,
+        encoded: dict[str, bytes] | None = None,
+    ) -> None:
         self._items: dict[str, Partial | dict[str, Any]] = {} if items is None else items
+        self._bytes: dict[str, bytes] = {} if encoded is None else encoded
 
     def __getitem__(self, task_id: str) -> Partial:
         found = self._items[task_id]
@@ -155,10 +163,13 @@ class Partials(MutableMapping[str, "Partial"]):
         return found
 
     def __setitem__(self, task_id: str, part: Partial) -> None:
+        if self._items.get(task_id) is not part:
+            self._bytes.pop(task_id, None)
         self._items[task_id] = part
 
     def __delitem__(self, task_id: str) -> None:
         del self._items[task_id]
+        self._bytes.pop(task_id, None)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._items)
@@ -166,18 +177,29 @@ class Partials(MutableMapping[str, "Partial"]):
     def __len__(self) -> int:
         return len(self._items)
 
+    def tasks(self) -> dict[str, Task]:
+        """Every task (without derived edges), read where not read yet."""
+        return {
+            task_id: (self[task_id] if isinstance(p, dict) else p).task
+            for task_id, p in self._items.items()
+        }
+
     def copy(self) -> Partials:
         """A copy that shares the tasks (they are immutable), read or not."""
-        return Partials(dict(self._items))
+        return Partials(dict(self._items), dict(self._bytes))
 
-    def out(self) -> list[dict[str, Any]]:
-        """Every task as the cache's JSON (the ones never read, as they were read)."""
-        return [p if isinstance(p, dict) else partial_out(p) for p in self._items.values()]
+    def out(self) -> list[bytes]:
+        """Every task as the cache's JSON text (the ones never read, as they were read)."""
+        done = self._bytes
+        for task_id, p in self._items.items():
+            if task_id not in done:
+                done[task_id] = dumps_bytes(p if isinstance(p, dict) else partial_out(p))
+        return [done[task_id] for task_id in self._items]
 
     @classmethod
     def of(cls, parts: Mapping[str, Partial]) -> Partials:
-        """A copy of ``parts`` as ``Partials`` (without reading any task)."""
-        return parts.copy() if isinstance(parts, Partials) else cls(dict(parts))
+        """``parts`` as ``Partials``: itself when it is (so the JSON it encodes stays)."""
+        return parts if isinstance(parts, Partials) else cls(dict(parts))
 
 
 def key_in(raw: list[Any]) -> Key:

@@ -67,11 +67,19 @@ class Dir:
         path: its path, for messages.
     """
 
-    __slots__ = ("fd", "path")
+    __slots__ = ("_parts", "_path", "fd")
 
-    def __init__(self, fd: int, path: Path) -> None:
+    def __init__(self, fd: int, path: Path, parts: tuple[str, ...] = ()) -> None:
         self.fd = fd
-        self.path = path
+        self._path = path
+        self._parts = parts  # (below ``path``: joined only when a message needs the path)
+
+    @property
+    def path(self) -> Path:
+        """The folder's path (for messages)."""
+        if self._parts:
+            self._path, self._parts = self._path.joinpath(*self._parts), ()
+        return self._path
 
     @classmethod
     def open(cls, path: Path, below: Path, *, create: bool = False) -> Dir | None:
@@ -89,7 +97,11 @@ class Dir:
             OSError: when a component is a link or not a folder
                 (``NotRegular``), or the file system refuses.
         """
-        parts = path.relative_to(below).parts
+        return cls.open_below(below, path.relative_to(below).parts, create=create)
+
+    @classmethod
+    def open_below(cls, below: Path, parts: tuple[str, ...], *, create: bool = False) -> Dir | None:
+        """``open`` of the folder ``below/parts[0]/parts[1]/...``."""
         if create:
             make_dirs(below)
         try:
@@ -147,7 +159,7 @@ class Dir:
                     mode = self._lmode(name)
                     raise _refuse(self.path / name, _kind(mode)) from None
                 raise
-            return Dir(fd, self.path / name)
+            return Dir(fd, self._path, (*self._parts, name))
         raise OSError(errno.EAGAIN, f"cannot open {self.path / name}")
 
     def _lmode(self, name: str) -> int:

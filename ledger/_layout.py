@@ -139,10 +139,10 @@ class Layout:
         Raises:
             StorageError: when it is a link or not a folder, or cannot be made.
         """
-        path = self.root.joinpath(*parts)
         try:
-            return Dir.open(path, self.data, create=create)
+            return Dir.open_below(self.data, (self.view_id, *parts), create=create)
         except OSError as exc:
+            path = self.root.joinpath(*parts)
             raise StorageError(f"cannot open {path}: {exc.strerror or exc}") from exc
 
     def open_view(self, *, create: bool = False) -> Dir | None:
@@ -152,7 +152,7 @@ class Layout:
             StorageError: when it is a link or not a folder, or cannot be made.
         """
         try:
-            return Dir.open(self.view, self.home, create=create)
+            return Dir.open_below(self.home, (self.view_id,), create=create)
         except OSError as exc:
             raise StorageError(f"cannot open {self.view}: {exc.strerror or exc}") from exc
 

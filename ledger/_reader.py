@@ -32,10 +32,6 @@ if TYPE_CHECKING:
     from ._replay import Replayer
 
 _SAVE_EVERY_S = 1.0  # a long-lived reader writes snapshots at most this often
-_COLLECT_EVERY_S = 60.0
-#: a head this old is built on again only while it is still the one on disk (collect
-#: keeps unreferenced files for ``GRACE_S`` = 120 s)
-_DELTA_FOR_S = 60.0
 #: a read with at least this many log bytes to get through says so (``progress``)
 PROGRESS_BYTES = 2_000_000
 
@@ -69,6 +65,7 @@ class Reader:
         self._answer: tuple[LogsKey, State] | None = None
         self.head: Head | None = None
         self._saved_at = 0.0
+        self._staging_since = 0.0
         self._quiet: tuple[Replayer, LogsKey] | None = None  # the logs as last caught up to
         self._client_id: int | None = None
         self._snap: Snapshot | None = None
@@ -320,6 +317,8 @@ class Reader:
             return  # a read-only data root: the logs stay the truth
         if snapshot is None:
             return
+        if self.long_lived and not force and self._saved_at and not self._staged(snapshot, now):
+            return  # (the rest of this save is written in the next calls)
         written = self._write(snapshot, replayer, stats)
         if written is not None:
             self.head = written
@@ -333,7 +332,8 @@ class Reader:
         that, whoever wrote it: many long-lived writers of one list elect, by
         the head's mtime, the one that saves (no lock, so none can go stale);
         what the others caught up since is read by the next reader, or saved
-        by them once the list is quiet.
+        by them once the list is quiet. The save itself is spread over the
+        next calls (``_staged``).
         """
         if not self._saved_at:
             return False
@@ -343,25 +343,24 @@ class Reader:
         age = None if snapshot is None else snapshot.head_age_s()
         return age is not None and 0 <= age < _SAVE_EVERY_S
 
+    def _staged(self, snapshot: Snapshot, now: float) -> bool:
+        """Stage a few more shard files for the next head (``_save.stage``); True once
+        none is left. Files staged too long ago are written again."""
+        from ._save import STAGE_BYTES, STAGED_FOR_S, stage
+
+        replayer = self.replayer
+        assert replayer is not None
+        if not replayer.shards.staged or now - self._staging_since > STAGED_FOR_S:
+            replayer.shards.staged.clear()
+            self._staging_since = now
+        return stage(snapshot, replayer, STAGE_BYTES)
+
     def _write(
         self, snapshot: Snapshot, replayer: Replayer, stats: dict[str, os.stat_result]
     ) -> Head | None:
-        from ._save import collect, collect_due, save_snapshot, touch
+        from ._save import write
 
-        old = self.head
-        if (
-            old is not None
-            and time.monotonic() - self._saved_at > _DELTA_FOR_S
-            and snapshot.read_head() != old
-            and not touch(snapshot, old)
-        ):
-            # another process's head replaced this one long ago, and a file it carries
-            # over was collected since: leave that head be (the next reader catches up)
-            return None
-        head = save_snapshot(snapshot, replayer, stats, old)
-        if head is not None and collect_due(snapshot, _COLLECT_EVERY_S):
-            collect(snapshot, head)  # (at most once a minute, whichever process it is)
-        return head
+        return write(snapshot, replayer, stats, self.head, time.monotonic() - self._saved_at)
 
     # ------------------------------------------------------- time and audit
 

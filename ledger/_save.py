@@ -17,8 +17,38 @@ from ._cache_format import Head
 from ._errors import CacheBroken
 from ._snapshot import COLLECTED, COMPACT_AT, GRACE_S, HEAD, MAX_SEGMENTS, Snapshot
 
+#: a long-lived process's save writes about this many bytes of shard files per call
+STAGE_BYTES = 384 * 1024
+#: staged shard files older than this are written again (``collect`` spares
+#: unreferenced files for ``GRACE_S`` = 120 s)
+STAGED_FOR_S = 30.0
+COLLECT_EVERY_S = 60.0
+#: a head this old is built on again only while it is still the one on disk (collect
+#: keeps unreferenced files for ``GRACE_S`` = 120 s)
+DELTA_FOR_S = 60.0
+
 if TYPE_CHECKING:
     from ._replay import Replayer
+
+
+def write(
+    snapshot: Snapshot,
+    replayer: Replayer,
+    stats: dict[str, os.stat_result],
+    old: Head | None,
+    age_s: float,
+) -> Head | None:
+    """Save a snapshot on top of ``old`` (this process's last head, written ``age_s``
+    ago), and collect old files when that is due; None when nothing was written."""
+    stale = old is not None and age_s > DELTA_FOR_S and snapshot.read_head() != old
+    if stale and old is not None and not touch(snapshot, old):
+        # another process's head replaced this one long ago, and a file it carries
+        # over was collected since: leave that head be (the next reader catches up)
+        return None
+    head = save_snapshot(snapshot, replayer, stats, old)
+    if head is not None and collect_due(snapshot, COLLECT_EVERY_S):
+        collect(snapshot, head)  # (at most once a minute, whichever process it is)
+    return head
 
 
 def save_snapshot(
@@ -29,11 +59,12 @@ def save_snapshot(
     shards.settle_all()
     tokens = dict(old.shards) if old is not None else {}
     for shard in shards.changed():
-        token = snapshot.put_shard(
-            shard, shards.settle(shard), shards.declared(shard), shards.encode(shard)
-        )
-        if token is None:
-            return None
+        version, token = shards.staged.get(shard, (-1, ""))
+        if version != shards.version(shard):
+            put = _put_shard(snapshot, replayer, shard)
+            if put is None:
+                return None
+            token = put[0]
         tokens[shard] = token
     index = replayer.index
     deltas = 0 if old is None else old.delta_rows
@@ -71,6 +102,37 @@ def save_snapshot(
     index.edges_dirty = False
     shards.saved()
     return head
+
+
+def _put_shard(snapshot: Snapshot, replayer: Replayer, shard: str) -> tuple[str, int] | None:
+    shards = replayer.shards
+    return snapshot.put_shard(
+        shard, shards.settle(shard), shards.declared(shard), shards.encode(shard)
+    )
+
+
+def stage(snapshot: Snapshot, replayer: Replayer, budget: int) -> bool:
+    """Write some changed shards' files ahead of the next head; True when none is left.
+
+    A long-lived process spreads a save over its next calls this way: at
+    least two shards a call (so a cycle ends while writes keep changing
+    shards), more while under ``budget`` bytes. A shard that changes again
+    before the head is written is written again (``Shards.version``); the
+    head names only files of the shards' versions at that moment.
+    """
+    shards = replayer.shards
+    todo = shards.unstaged()
+    spent = 0
+    for n, shard in enumerate(todo):
+        if n >= 2 and spent >= budget:
+            return False
+        version = shards.version(shard)
+        put = _put_shard(snapshot, replayer, shard)
+        if put is None:
+            return False
+        shards.staged[shard] = (version, put[0])
+        spent += put[1]
+    return True
 
 
 # ---------------------------------------------------------------- housekeeping

@@ -52,6 +52,7 @@ class _Slot:
     touched: set[str] | None = None  # what was applied but not resolved yet
     short: set[int] = field(default_factory=set)
     changed: bool = False  # differs from the base's snapshot
+    version: int = 0  # counts the changes (a shard file staged at one is current while equal)
     used: int = 0
 
 
@@ -78,6 +79,7 @@ class Shards:
         self.warn = warn
         self.rejected: set[str] = set()
         self._slots: dict[str, _Slot] = {}
+        self._waiting: set[str] = set()  # shards with updates queued, or applied and not resolved
         self._bad: dict[str, int] = {}
         self._memo = Memo()
         self._tick = 0
@@ -87,6 +89,8 @@ class Shards:
         self._frozen: Callable[[str], dict[str, Task]] | None = None
         #: what a damaged snapshot file said, and where a shard it cannot give comes from then
         self.broken: str | None = None
+        #: shard files written for the next head ahead of it: shard -> (version, token)
+        self.staged: dict[str, tuple[int, str]] = {}
         self.recover: Callable[[str], Mapping[str, Partial]] | None = None
 
     def _slot(self, shard: str) -> _Slot:
@@ -105,15 +109,14 @@ class Shards:
         for shard, update in updates.items():
             slot = self._slot(shard)
             slot.queue.append((update, client, record.clocks[shard], record.ref, name, number))
+            self._waiting.add(shard)
             if len(slot.queue) >= APPLY_AT:
                 self._apply(shard, slot)
 
     @property
     def waiting(self) -> list[str]:
         """Shards with updates queued, or applied and not resolved yet."""
-        return sorted(
-            s for s, slot in self._slots.items() if slot.queue or slot.touched is not None
-        )
+        return sorted(self._waiting)
 
     # ----------------------------------------------------------------- loading
 
@@ -176,6 +179,7 @@ class Shards:
             self._check_clocks(shard, slot, doc)
             touched, slot.touched = slot.touched, None
             self._resolve(shard, slot, doc, touched)
+            self._waiting.discard(shard)
         elif slot.partials is None:
             slot.partials = Partials() if self.base is None else self.base.tasks(shard)
             self._frozen = None
@@ -189,6 +193,7 @@ class Shards:
         items, slot.queue = slot.queue, []
         touched, refused = doc.apply_batch(item[0] for item in items)
         slot.changed = True
+        slot.version += 1
         for n, problem in refused:
             _, _, _, ref, name, number = items[n]
             self.warn(LogWarning(name, number, f"{problem}, skipped", "update"))
@@ -243,7 +248,8 @@ class Shards:
                 old = slot.partials.get(task_id)
                 if old is None or old.task != part.task:
                     self.index.view_changes.add(task_id)
-                slot.partials[task_id] = part
+                if old != part:  # (an unchanged task keeps its object, and its JSON)
+                    slot.partials[task_id] = part
                 changed.append(part)
         self.index.put(changed)
 
@@ -256,6 +262,7 @@ class Shards:
         """Take in this replayer's own write to a shard (its document holds it already)."""
         slot = self._slot(shard)
         slot.changed = True
+        slot.version += 1
         if clock > slot.declared.get(client, 0):
             slot.declared[client] = clock
         doc = slot.doc
@@ -270,7 +277,7 @@ class Shards:
 
     def tasks_of(self, shard: str) -> dict[str, Task]:
         """One shard's tasks without derived edges, as they stand now."""
-        return {task_id: p.task for task_id, p in self.settle(shard).items()}
+        return self.settle(shard).tasks()
 
     def frozen(self) -> Callable[[str], dict[str, Task]]:
         """A loader of every shard's tasks as they stand now, which later reads never change.
@@ -290,7 +297,7 @@ class Shards:
             try:
                 if found is None:
                     found = Partials() if base is None else base.tasks(shard)
-                return {task_id: p.task for task_id, p in found.items()}
+                return found.tasks()
             except CacheBroken as exc:
                 return {task_id: p.task for task_id, p in self._recovered(exc, shard).items()}
 
@@ -321,6 +328,16 @@ class Shards:
         """A snapshot of every shard was just written."""
         for slot in self._slots.values():
             slot.changed = False
+        self.staged.clear()
+
+    def version(self, shard: str) -> int:
+        """How many times the shard changed (with what waits for it applied)."""
+        self.settle(shard)
+        return self._slot(shard).version
+
+    def unstaged(self) -> list[str]:
+        """Changed shards with no file staged for the next head at their current version."""
+        return [s for s in self.changed() if self.staged.get(s, (-1, ""))[0] != self.version(s)]
 
     def encode(self, shard: str) -> bytes:
         """A shard's whole state (for a snapshot)."""

@@ -267,14 +267,11 @@ class Snapshot:
 
     def put_shard(
         self, shard: str, partials: Mapping[str, Partial], declared: Mapping[int, int], doc: bytes
-    ) -> str | None:
-        """Write one shard's snapshot and resolved tasks; return their token."""
-        view = _json.dumps_bytes(
-            {
-                "tasks": Partials.of(partials).out(),
-                "declared": {f"{c:x}": k for c, k in declared.items()},
-            }
-        )
+    ) -> tuple[str, int] | None:
+        """Write one shard's snapshot and resolved tasks; return their token and size."""
+        declared_json = _json.dumps_bytes({f"{c:x}": k for c, k in declared.items()})
+        tasks = b",".join(Partials.of(partials).out())
+        view = b'{"tasks":[%b],"declared":%b}' % (tasks, declared_json)
         # Named by their checksums: a reader refuses a file whose bytes changed.
         token = f"{zlib.crc32(doc):08x}{zlib.crc32(view):08x}"
         try:
@@ -284,7 +281,7 @@ class Snapshot:
         if self._put(folder, f"{shard}.{token}.bin", doc) and self._put(
             folder, f"{shard}.{token}.json", view
         ):
-            return token
+            return token, len(doc) + len(view)
         return None
 
     def _shard_file(self, shard: str, token: str, suffix: str, crc: str) -> bytes:

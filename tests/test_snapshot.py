@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -162,6 +163,29 @@ def test_cache_plus_tails_equals_full_replay_over_random_ops(tmp_path: Path, ops
     """Each op is a fresh Ledger (a CLI process: it writes the cache at once), or a
     long-lived one (it defers cache writes, so readers find tails past the head).
     Whenever a fresh reader looks, it sees exactly the full replay's state."""
+    random_ops(tmp_path, ops)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops=OPS)
+def test_spread_saves_plus_tails_equal_full_replay_over_random_ops(
+    tmp_path: Path,
+    ops: list,  # type: ignore[type-arg]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same, with the long-lived ledger saving on every call, two shards at a
+    time: its heads name shard files staged over several calls."""
+    import ledger._reader as reader
+    import ledger._save as save
+
+    monkeypatch.setattr(reader, "_SAVE_EVERY_S", 0.0)
+    monkeypatch.setattr(save, "STAGE_BYTES", 1)
+    random_ops(tmp_path, ops)
+
+
+def random_ops(tmp_path: Path, ops: list) -> None:  # type: ignore[type-arg]
     home = tmp_path / f"h{os.urandom(4).hex()}"
     long_lived = Ledger.open(home, LIST, "erin")
     ids: list[str] = []
