@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from ._model import Stamp as Stamp
     from ._model import Status as Status
     from ._model import Task as Task
+    from ._outcome import Outcome as Outcome
     from ._replay import Replayer as Replayer
     from ._sessions import Beacon as Beacon
     from ._sessions import Presence as Presence
@@ -82,7 +83,6 @@ if TYPE_CHECKING:
     from ._timeparse import parse_time as parse_time
     from ._verify import Problem as Problem
     from ._verify import Report as Report
-    from ._view import Outcome as Outcome
     from ._watch import Filter as Filter
     from ._watch import Follower as Follower
     from ._watch import LiveEvent as LiveEvent
@@ -158,7 +158,7 @@ _EXPORTS = {
     "parse_time": "_timeparse",
     "Problem": "_verify",
     "Report": "_verify",
-    "Outcome": "_view",
+    "Outcome": "_outcome",
     "Filter": "_watch",
     "Follower": "_watch",
     "LiveEvent": "_watch",

@@ -11,9 +11,10 @@ Kept in the list's data folder, ``view/``:
   ``stats.<xx>.json`` -- the stat of each file whose name starts with ``xx``
   (a cache: lost, it costs one full comparison).
 
-``quiet`` answers the question every command asks -- did anything happen in
-the folder since the last pass? -- with one ``stat`` and one small read, and
-imports nothing else of the ledger.
+``settled`` (in ``_settled``) answers the question every command asks --
+did anything happen in the folder since the last pass? -- from the stamp.
+A long-lived process writes the stats and the stamp at most once a second
+(``_carry``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ._ids import is_native_id, is_session, is_task_id
 from ._layout import Layout
 
 if TYPE_CHECKING:
+    from ._carry import Carry
     from ._model import Task
 
 #: a folder mtime this close to a pass may hide a later change, where the file
@@ -59,62 +61,6 @@ def probe_grain(folder: Dir) -> int:
     return min(worst, _MAX_GRAIN_NS)
 
 
-def settled(layout: Layout) -> bool:
-    """True when nothing changed in the folder since the last pass.
-
-    One ``stat`` when the folder's stamp can be trusted; otherwise a scan that
-    compares every file's stat with the one the last pass left -- and the
-    bytes of a file written so recently that its stat cannot tell -- and
-    trusts the folder from then on if it is quiet now.
-    """
-    try:
-        folder = layout.open_view()
-    except OSError:
-        return False
-    if folder is None:
-        return False
-    with folder, Baselines(layout) as marks:
-        st = os.fstat(folder.fd)
-        if marks.quiet(st):
-            return True
-        if marks.at is None or marks.pending or marks.replaced(st):
-            return False
-        started = time.time_ns()
-        names = scan(folder)
-        if names.keys() != marks.all_stats().keys():
-            return False
-        for name, stat in names.items():
-            if marks.stat(name) != stat:
-                return False
-            if stat[1] + marks.quiet_ns > marks.at and not marks.same(folder, name):
-                return False
-        marks.settle(folder, started)
-        return True
-
-
-def scan(folder: Dir) -> dict[str, tuple[int, int, int]]:
-    """The task-like files of the folder: name (without ``.json``) -> (size, mtime, inode)."""
-    out = {}
-    for entry in folder.entries():
-        name = entry.name
-        if not name.endswith(".json") or name.startswith("."):
-            continue
-        stem = name[:-5]
-        if not (is_task_id(stem) or is_native_id(stem)):
-            continue
-        try:
-            st = entry.stat(follow_symlinks=False)
-        except OSError:
-            continue
-        out[stem] = scan_stat(st)
-    return out
-
-
-def scan_stat(st: os.stat_result) -> tuple[int, int, int]:
-    """What ``scan`` keeps of a file's stat: (size, mtime, inode)."""
-    return st.st_size, st.st_mtime_ns, st.st_ino
-
-
 def _shard(name: str) -> str:
     """Which stats file holds a task file's stat (its first two characters)."""
     return name[:2] if len(name) >= 2 else f"{name}_"
@@ -132,11 +78,13 @@ class Baselines:
     file and one baseline, whatever the size of the list.
     """
 
-    def __init__(self, layout: Layout) -> None:
+    def __init__(self, layout: Layout, carry: Carry | None = None) -> None:
         self.layout = layout
+        self.carry = carry  # (a long-lived process's: see ``_carry``)
         self.dir: Dir | None = None
         self._stats: dict[str, dict[str, list[int | str]]] = {}
         self._changed: set[str] = set()
+        self._mine: dict[str, dict[str, list[int | str] | None]] = {}  # set here, by shard
         self.folder: list[int] | None = None
         self.dirty = False
         self._names: set[str] | None = None
@@ -155,6 +103,13 @@ class Baselines:
             self.pending = raw.get("pending") is True
             grain = raw.get("grain")
             self.grain = grain if type(grain) is int and 0 <= grain <= _MAX_GRAIN_NS else None
+        carry = self.carry
+        if carry is not None and carry.stamp is not None:
+            if self.at is not None and self.at > carry.stamp[1]:
+                carry.clear()  # another process's pass came after: what it wrote stands
+            else:
+                self.folder, self.at, self.pending, grain = carry.stamp
+                self.grain = grain if grain is not None else self.grain
         return self
 
     @property
@@ -169,22 +124,46 @@ class Baselines:
         return self.dir
 
     def __exit__(self, *exc_info: object) -> None:
+        at = time.time_ns()
         if self.dirty or self._changed:
             self._writable()
         if self.dir is not None:
             try:
+                if self.dirty and self.grain is None:
+                    self.grain = probe_grain(self.dir)
+                if self.carry is not None:
+                    at = self._carried(at)
                 for shard in sorted(self._changed):
                     body = _json.dumps_bytes(self._stats[shard])
                     self.dir.write_atomic(f"stats.{shard}.json", body)
                 if self.dirty:
-                    if self.grain is None:
-                        self.grain = probe_grain(self.dir)
-                    stamp = {"folder": self.folder, "at": time.time_ns(), "pending": self.pending,
+                    stamp = {"folder": self.folder, "at": at, "pending": self.pending,
                              "grain": self.grain}  # fmt: skip
                     self.dir.write_atomic("folder.json", _json.dumps_bytes(stamp))
             except OSError:
                 pass
             self.dir.close()
+
+    def _carried(self, at: int) -> int:
+        """Leave this pass's writes to a later one (a long-lived process: see ``_carry``),
+        or, when they are due, make this pass write everything carried; return the
+        stamp's time."""
+        carry = self.carry
+        assert carry is not None
+        stamp = (self.folder, at, self.pending, self.grain) if self.dirty else None
+        carry.take(self._mine, stamp)
+        self._changed.clear()
+        self.dirty = False
+        if not carry.due() and not self.pending:
+            return at
+        for shard in carry.stats:
+            self._shard_stats(shard)  # (read, with what is carried on top)
+            self._changed.add(shard)
+        if carry.stamp is not None:
+            self.folder, at, self.pending, self.grain = carry.stamp
+            self.dirty = True
+        carry.clear()
+        return at
 
     def _json(self, name: str) -> object:
         if self.dir is None:
@@ -206,6 +185,12 @@ class Baselines:
                 if isinstance(raw, dict)
                 else {}
             )
+            carried = None if self.carry is None else self.carry.stats.get(shard)
+            for key, value in (carried or {}).items():
+                if value is None:
+                    found.pop(key, None)
+                else:
+                    found[key] = value
             self._stats[shard] = found
         return found
 
@@ -243,6 +228,7 @@ class Baselines:
         else:
             stats[name] = value
         self._changed.add(_shard(name))
+        self._mine.setdefault(_shard(name), {})[name] = value
 
     def quiet(self, st: os.stat_result) -> bool:
         return self.folder == [st.st_ino, st.st_mtime_ns]

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._baseline import settled
+from ._carry import Carry
 from ._checks import DEFAULT_LEASE_S
 from ._errors import InvalidValue
 from ._ids import check_session
@@ -32,6 +32,7 @@ from ._layout import Layout, adopt_legacy, default_session, machine_id
 from ._ledger_audit import AuditTrail
 from ._ledger_sync import Replication
 from ._reader import Reader
+from ._settled import settled
 from ._state import State
 from ._timeparse import wall_ms
 
@@ -39,7 +40,8 @@ if TYPE_CHECKING:
     from ._claims import Claims
     from ._edits import Edits
     from ._model import Op, Task
-    from ._view import Outcome, View
+    from ._outcome import Outcome
+    from ._view import View
     from ._write import Committed, Decide, Writer
 
 
@@ -81,6 +83,9 @@ class Ledger(AuditTrail, Replication):
         self._noticed: set[str] = set()
         self._view: View | None = None
         self._claims: Claims | None = None
+        #: what this process's passes over Claude Code's folder have not written yet
+        #: (a long-lived one writes it at most once a second, see ``_carry``)
+        self._carry = Carry() if long_lived else None
 
     @classmethod
     def open(
@@ -118,7 +123,7 @@ class Ledger(AuditTrail, Replication):
 
             self._view = View(
                 self.layout, self._current, self._record_native, self.machine,
-                self.warnings, self.native_session,
+                self.warnings, self.native_session, self._carry,
             )  # fmt: skip
         return self._view
 
@@ -154,7 +159,7 @@ class Ledger(AuditTrail, Replication):
         if self._noticed:
             changed |= {state.by_alias(n) or n for n in self._noticed}
             self._noticed = set()
-        if changed or not settled(self.layout):
+        if changed or not settled(self.layout, self._carry):
             outcome = self._construct_view().reconcile(changed)
             self._note(outcome)
             if outcome.created and not state.rows:

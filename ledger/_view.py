@@ -17,8 +17,8 @@ out of the folder (hidden) until they change again -- no wipe/restore loop;
 otherwise the folder was removed (``rm -rf``, a sweep) and is written again.
 
 A pass costs one ``stat`` of the folder (and a look at each changed task's
-file) when Claude Code wrote nothing since the last one: each of its writes
-makes a lock folder inside the task folder, so the folder's mtime moves.
+file) when Claude Code wrote nothing since the last one (each of its writes
+makes a lock folder in the folder: its mtime moves).
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from ._baseline import Baselines, scan, scan_stat
+from ._baseline import Baselines
+from ._carry import Carry
 from ._cclock import Busy, LockDir, raise_highwatermark, restore_highwatermark
 from ._errors import StorageError
 from ._fs import Dir, NotRegular
@@ -44,30 +45,13 @@ from ._native import (
     render,
     valid_for_ledger,
 )
+from ._outcome import Outcome
+from ._settled import scan, scan_stat
 from ._state import State
 
 #: records a change Claude Code made: (session, decide) -> the state after
 Record = Callable[[str, Callable[[State, str], Op | None]], State]
 NATIVE_SESSION = "claude-code"
-
-
-@dataclass(slots=True)
-class Outcome:
-    """What a pass over the folder did.
-
-    Attributes:
-        written: file names (re)written.
-        removed: file names removed.
-        recorded: ops recorded from Claude Code's writes.
-        created: of those, the tasks Claude Code created.
-        errors: what the file system refused.
-    """
-
-    written: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    recorded: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    created: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -81,6 +65,7 @@ class View:
         machine: this machine's id (tasks Claude Code numbered here keep the number).
         warnings: where to report what could not be written.
         native_session: the session ops recorded from files carry.
+        carry: a long-lived process's writes to ``view/`` not made yet (``_carry``).
     """
 
     layout: Layout
@@ -89,6 +74,7 @@ class View:
     machine: str
     warnings: list[str]
     native_session: str = NATIVE_SESSION
+    carry: Carry | None = None
 
     # ------------------------------------------------------------- entry points
 
@@ -106,7 +92,7 @@ class View:
             if not out.errors:
                 self._missing_folder(out)
             return out
-        with folder, Baselines(self.layout) as marks:
+        with folder, Baselines(self.layout, self.carry) as marks:
             st = os.fstat(folder.fd)
             if not full and marks.quiet(st):  # Claude Code wrote nothing: just the changed
                 rows = self.current().rows
@@ -124,16 +110,15 @@ class View:
         """Bring the files of just these tasks in line (``state``: the one a write left;
         ``own``: the tasks of that write, whose files are behind it).
 
-        A folder quiet before takes the stamp these writes left: a write of
-        Claude Code's moves the folder's mtime (a lock folder made) well before
-        it ends, so it cannot fit between the two looks -- and were it to, the
-        next change of the folder makes a reader scan and read it.
+        A quiet folder takes the stamp these writes left: a write of Claude Code's
+        moves its mtime (a lock folder) well before it ends, so cannot fit between
+        the two looks (were it to, the next change makes a reader scan).
         """
         out = Outcome()
         folder = self._folder(out)
         if folder is None:
             return out if out.errors else self.reconcile(ids)
-        with folder, Baselines(self.layout) as marks:
+        with folder, Baselines(self.layout, self.carry) as marks:
             self._files(folder, marks, ids, out, state, own)
         return out
 
@@ -162,7 +147,7 @@ class View:
 
     def _missing_folder(self, out: Outcome) -> None:
         state = self.current()
-        with Baselines(self.layout) as marks:
+        with Baselines(self.layout, self.carry) as marks:
             visible = [t for t in state.live() if not marks.hidden(t)]
             if not visible:
                 return
@@ -177,7 +162,7 @@ class View:
             out.errors.append(str(exc))
             return
         assert folder is not None
-        with folder, Baselines(self.layout) as marks:
+        with folder, Baselines(self.layout, self.carry) as marks:
             self._restore_highwatermark(folder, state)
             for task in visible:
                 marks.forget(task.id)  # the folder went, not the task: written again
@@ -270,22 +255,15 @@ class View:
         data = folder.read(f"{name}.json")
         if data is None or data != marks.baseline(task_id) or marks.hidden(state.tasks[task_id]):
             return False
-        if self._renders(state, task_id, name) != data:  # ahead of this state (another
+        if _renders(state, task_id, name) != data:  # ahead of this state (another
             now = self.current() if again else state  # writer's), unless a write just made it
-            if now is state or self._renders(now, task_id, name) != data:
+            if now is state or _renders(now, task_id, name) != data:
                 return False
         st = folder.lstat(f"{name}.json")
         if st is None or before is None or scan_stat(st) != scan_stat(before):
             return False
         marks.confirm(task_id, name, st)
         return True
-
-    def _renders(self, state: State, task_id: str, name: str) -> bytes | None:
-        """The bytes the task's file holds in this state (None: it has none)."""
-        task = state.tasks.get(task_id)
-        if task is None or task.deleted:
-            return None
-        return render(file_task(task, name, lambda i: state.aliases.get(i, i)))
 
     def _locked(
         self, folder: Dir, marks: Baselines, task_id: str | None, name: str, out: Outcome
@@ -398,3 +376,11 @@ class View:
     def _restore_highwatermark(self, folder: Dir, state: State) -> None:
         if not restore_highwatermark(folder, state.aliases.values()):
             self.warnings.append("could not raise .highwatermark; left for later")
+
+
+def _renders(state: State, task_id: str, name: str) -> bytes | None:
+    """The bytes the task's file holds in this state (None: it has none)."""
+    task = state.tasks.get(task_id)
+    if task is None or task.deleted:
+        return None
+    return render(file_task(task, name, lambda i: state.aliases.get(i, i)))

@@ -1,0 +1,75 @@
+"""Did anything happen in Claude Code's folder since the last pass? (one ``stat``, mostly)
+
+``settled`` answers the question every command asks with one ``stat`` and
+one small read, and imports nothing else of the ledger.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING
+
+from ._baseline import Baselines
+from ._fs import Dir
+from ._ids import is_native_id, is_task_id
+from ._layout import Layout
+
+if TYPE_CHECKING:
+    from ._carry import Carry
+
+
+def settled(layout: Layout, carry: Carry | None = None) -> bool:
+    """True when nothing changed in the folder since the last pass.
+
+    One ``stat`` when the folder's stamp can be trusted; otherwise a scan that
+    compares every file's stat with the one the last pass left -- and the
+    bytes of a file written so recently that its stat cannot tell -- and
+    trusts the folder from then on if it is quiet now.
+    """
+    try:
+        folder = layout.open_view()
+    except OSError:
+        return False
+    if folder is None:
+        return False
+    with folder, Baselines(layout, carry) as marks:
+        st = os.fstat(folder.fd)
+        if marks.quiet(st):
+            return True
+        if marks.at is None or marks.pending or marks.replaced(st):
+            return False
+        started = time.time_ns()
+        names = scan(folder)
+        if names.keys() != marks.all_stats().keys():
+            return False
+        for name, stat in names.items():
+            if marks.stat(name) != stat:
+                return False
+            if stat[1] + marks.quiet_ns > marks.at and not marks.same(folder, name):
+                return False
+        marks.settle(folder, started)
+        return True
+
+
+def scan(folder: Dir) -> dict[str, tuple[int, int, int]]:
+    """The task-like files of the folder: name (without ``.json``) -> (size, mtime, inode)."""
+    out = {}
+    for entry in folder.entries():
+        name = entry.name
+        if not name.endswith(".json") or name.startswith("."):
+            continue
+        stem = name[:-5]
+        if not (is_task_id(stem) or is_native_id(stem)):
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        out[stem] = scan_stat(st)
+    return out
+
+
+def scan_stat(st: os.stat_result) -> tuple[int, int, int]:
+    """What ``scan`` keeps of a file's stat: (size, mtime, inode)."""
+    return st.st_size, st.st_mtime_ns, st.st_ino

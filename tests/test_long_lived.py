@@ -1,0 +1,108 @@
+"""A long-lived process (the MCP server, a library user): the writes it leaves for later.
+
+It writes ``view/``'s stats and the folder's stamp at most once a second
+(``ledger._carry``), and spreads a snapshot over its next calls
+(``ledger._save.stage``). Neither may hide a change of Claude Code's or of
+another writer's from anyone.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ledger import Edits, Layout, Ledger
+from tests.claude_code import NEW, ClaudeCode
+from tests.test_snapshot import LIST, canonical, full_replay
+
+
+def test_claude_codes_write_after_a_carried_stamp_is_recorded_by_everyone(tmp_path: Path) -> None:
+    config = tmp_path / "claude"
+    home = config / "tasks"
+    home.mkdir(parents=True)
+    alice = Ledger.open(home, "main", "alice")
+    a, b = (alice.create(Edits(subject=s)).id for s in ("a", "b"))
+    alice.update(a, Edits(subject="a, renamed"))
+    assert alice._carry  # the stamp of that write is not written yet
+    stamp_file = Layout.of(home, "main").root / "view" / "folder.json"
+    before = json.loads(stamp_file.read_bytes())["at"] if stamp_file.exists() else 0
+    cc = ClaudeCode(config, "main", NEW)
+    assert cc.update(b, subject="b, by claude code")["success"]
+    assert alice.state().tasks[b].subject == "b, by claude code"  # the process itself
+    bob = Ledger.open(home, "main", "bob", long_lived=False)
+    assert bob.state().tasks[b].subject == "b, by claude code"  # and a command
+    assert cc.update(a, owner="agent-3")["success"]
+    # bob's pass wrote a newer stamp than the one alice carries: alice's gives way
+    assert json.loads(stamp_file.read_bytes())["at"] > before
+    task = alice.state().tasks[a]
+    assert (task.subject, task.owner) == ("a, renamed", "agent-3")
+    assert [(o.session, o.kind) for o in alice.history(a)][-1] == ("claude-code", "update")
+    for ledger in (alice, Ledger.open(home, "main", "carol", long_lived=False)):
+        state = ledger.state()
+        for ident in (a, b):
+            on_disk = cc.get(ident)
+            assert on_disk is not None and on_disk["subject"] == state.tasks[ident].subject
+
+
+def test_what_a_long_lived_process_carries_is_written_within_a_second(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once due, the next pass writes the stats and the stamp: a command after it
+    finds the folder quiet (one ``stat``) instead of comparing every file."""
+    import ledger._carry as carry
+    from ledger._settled import settled
+
+    alice = Ledger.open(home, "main", "alice")
+    ids = [alice.create(Edits(subject=f"t{n}")).id for n in range(5)]
+    alice.update(ids[0], Edits(subject="renamed"))
+    layout = Layout.of(home, "main")
+    assert alice._carry and not settled(layout)  # (a command would compare the files)
+    monkeypatch.setattr(carry, "FLUSH_S", 0.0)
+    alice.update(ids[1], Edits(subject="renamed too"))
+    assert not alice._carry
+    assert settled(layout)
+
+
+def test_a_spread_save_writes_a_shard_again_when_it_changes_after_staging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two shards a call: the head waits until every changed shard has a file of its
+    current version, and names no file staged before a later change."""
+    import ledger._reader as reader
+    import ledger._save as save
+
+    monkeypatch.setattr(save, "STAGE_BYTES", 1)
+    held = lambda: monkeypatch.setattr(reader, "_SAVE_EVERY_S", 1e9)  # noqa: E731
+    due = lambda: monkeypatch.setattr(reader, "_SAVE_EVERY_S", 0.0)  # noqa: E731
+    home = tmp_path / "home"
+    held()  # bob, long-lived too, saves only once: erin's saves are the ones tested
+    bob = Ledger.open(home, LIST, "bob")
+    ids = [bob.create(Edits(subject=f"t{n}")).id for n in range(40)]
+    by_shard = {i[:2]: i for i in ids}
+    assert len(by_shard) >= 8
+    erin = Ledger.open(home, LIST, "erin")
+    erin.state()  # (its first save is whole)
+    head = Layout.of(home, LIST).root / "cache" / "head.json"
+    first = head.read_bytes()
+    targets = list(by_shard.values())[:8]
+    for n, ident in enumerate(targets):
+        bob.update(ident, Edits(subject=f"changed {n}"))
+    due()
+    erin.state()
+    staged = dict(erin.reader.replayer.shards.staged)  # type: ignore[union-attr]
+    assert len(staged) == 2 and head.read_bytes() == first  # a cycle under way
+    again = next(i for i in targets if i[:2] in staged)
+    held()
+    bob.update(again, Edits(subject="changed after staging"))
+    due()
+    for _ in range(20):
+        erin.state()
+        if head.read_bytes() != first:
+            break
+    named = json.loads(head.read_bytes())["shards"]
+    assert named[again[:2]] != staged[again[:2]][1]  # written again, not the staged file
+    fresh = Ledger.open(home, LIST, "reader", long_lived=False)
+    assert canonical(fresh.state()) == full_replay(home)
+    assert fresh.state().tasks[again].subject == "changed after staging"
