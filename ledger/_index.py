@@ -47,14 +47,14 @@ class Index:
 
     def __init__(
         self,
-        rows: Iterable[Row] = (),
+        rows: Mapping[str, Row] | None = None,
         edges: RawEdges | None = None,
         derived: Edges | None = None,
         machine: str | None = None,
         aliases: Mapping[str, str] | None = None,
     ) -> None:
         self.machine = machine
-        self.rows: dict[str, Row] = {r.id: r for r in rows}
+        self.rows: dict[str, Row] = dict(rows or {})  # (a copy: this index changes it)
         #: tasks shown by the number Claude Code gave them on this machine
         self.aliases: dict[str, str] = dict(aliases or {})
         self.raw_edges: RawEdges = dict(edges or {})

@@ -70,7 +70,7 @@ class Base:
         heads: per log, (name, seq, digest) of its last record.
         pending: records held back behind gaps, as (file, line, bytes).
         rejected: refs of records none of whose updates pycrdt took.
-        rows: every task's row, in creation order.
+        rows: every task's row by id, in creation order (shared: copy to change).
         edges: every task's edge registers.
         derived: the edges derived from them.
         aliases: task id -> its number in this machine's Claude Code folder.
@@ -84,7 +84,7 @@ class Base:
     heads: list[tuple[str, int, str]]
     pending: list[tuple[str, int, bytes]]
     rejected: set[str]
-    rows: list[Row]
+    rows: dict[str, Row]
     edges: RawEdges
     derived: Edges
     aliases: dict[str, str]
@@ -107,7 +107,7 @@ class Snapshot:
         self.folder = folder
         self._shards: Dir | None = None
         # the last rows and edges read, by their tokens (files never change under a token)
-        self._rows: tuple[tuple[str, ...], list[Row]] | None = None
+        self._rows: tuple[tuple[str, ...], dict[str, Row]] | None = None
         self._edges: tuple[str, tuple[RawEdges, Edges]] | None = None
 
     def shard_dir(self, create: bool) -> Dir:
@@ -183,8 +183,11 @@ class Snapshot:
         data = _json.dumps_bytes({"columns": rows_out(rows)})
         return token if self._put(self.folder, f"rows.{token}.json", data) else None
 
-    def rows(self, tokens: list[str]) -> list[Row]:
-        """Rows in creation order: the first segment, with the later ones applied.
+    def rows(self, tokens: list[str]) -> dict[str, Row]:
+        """Rows by id in creation order: the first segment, with the later ones applied.
+
+        The same dict is handed to every caller for the same tokens: copy it
+        before changing it.
 
         Raises:
             CacheBroken: when a segment is missing or malformed.
@@ -195,32 +198,32 @@ class Snapshot:
         self._rows = (tuple(tokens), found)
         return found
 
-    def _read_rows(self, tokens: list[str]) -> list[Row]:
-        if len(tokens) == 1:  # compacted: already in creation order
-            raw = self._read_json(self.folder, f"rows.{tokens[0]}.json")
-            try:
-                return rows_in(raw["columns"])
-            except (KeyError, TypeError, ValueError) as exc:
-                raise CacheBroken(f"rows {tokens[0]}: {exc}") from exc
-        out: dict[str, Row] = {}
+    def _segment(self, token: str) -> list[Row]:
+        raw = self._read_json(self.folder, f"rows.{token}.json")
+        try:
+            return rows_in(raw["columns"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CacheBroken(f"rows {token}: {exc}") from exc
+
+    def _read_rows(self, tokens: list[str]) -> dict[str, Row]:
+        if not tokens:
+            return {}
+        first = self._segment(tokens[0])  # (already in creation order)
+        out = {row.id: row for row in first}
+        if len(out) != len(first):
+            raise CacheBroken(f"rows {tokens[0]}: a task twice")
+        last = first[-1].created if first else None
         reorder = False
-        for token in tokens:
-            raw = self._read_json(self.folder, f"rows.{token}.json")
-            try:
-                segment = rows_in(raw["columns"])
-            except (KeyError, TypeError, ValueError) as exc:
-                raise CacheBroken(f"rows {token}: {exc}") from exc
-            last = next(reversed(out.values())).created if out else None
-            for row in segment:
+        for token in tokens[1:]:
+            for row in self._segment(token):
                 if row.id not in out:
                     if last is not None and row.created < last:
                         reorder = True
                     last = row.created
                 out[row.id] = row
-        rows = list(out.values())
         if reorder:
-            rows.sort(key=lambda r: (r.created, r.id))
-        return rows
+            out = {r.id: r for r in sorted(out.values(), key=lambda r: (r.created, r.id))}
+        return out
 
     def put_edges(self, raw: RawEdges, derived: Edges) -> str | None:
         """Write the edges file; return its token."""
@@ -329,8 +332,7 @@ class Snapshot:
             CacheBroken: when a file the head names is unusable.
         """
         rows = self.rows(head.rows)
-        known = {r.id: r for r in rows}
-        raw_edges, derived = self.edges(head.edges, known)
+        raw_edges, derived = self.edges(head.edges, rows)
         loaded: dict[str, tuple[Partials, dict[int, int]]] = {}
 
         def shard(name: str) -> tuple[Partials, dict[int, int]]:
