@@ -2,7 +2,8 @@
 
 Only what changed since the head it replaces is written: the shards the
 replayer changed, the rows it changed as one more segment (all rows again
-once the segments grow past ``COMPACT_AT`` rows or ``MAX_SEGMENTS`` files),
+once the segments grow past ``COMPACT_AT`` rows, or one in ``COMPACT_SHARE`` of
+the list, or ``MAX_SEGMENTS`` files),
 and the edges when they changed. The head is replaced last, with one rename,
 so a reader sees the old snapshot or the new one, never a mix.
 """
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from ._cache_format import Head
 from ._errors import CacheBroken
-from ._snapshot import COLLECTED, COMPACT_AT, GRACE_S, HEAD, MAX_SEGMENTS, Snapshot
+from ._snapshot import COLLECTED, COMPACT_AT, COMPACT_SHARE, GRACE_S, HEAD, MAX_SEGMENTS, Snapshot
 
 #: a long-lived process's save writes about this many bytes of shard files per call
 STAGE_BYTES = 384 * 1024
@@ -68,7 +69,8 @@ def save_snapshot(
         tokens[shard] = token
     index = replayer.index
     deltas = 0 if old is None else old.delta_rows
-    if old is None or deltas + len(index.dirty) > COMPACT_AT or len(old.rows) > MAX_SEGMENTS:
+    compact_at = max(COMPACT_AT, len(index.rows) // COMPACT_SHARE)
+    if old is None or deltas + len(index.dirty) > compact_at or len(old.rows) > MAX_SEGMENTS:
         rows_token = snapshot.put_rows(index.ordered().values())
         segments = [] if rows_token is None else [rows_token]
         deltas = 0

@@ -56,8 +56,12 @@ if TYPE_CHECKING:  # a read answered from the rows never loads the model
 HEAD = "head.json"
 COLLECTED = ".collected"  # touched by whoever last collected (its mtime: when)
 GRACE_S = 120.0  # unreferenced files younger than this may still be read by someone
-COMPACT_AT = 512  # rows in deltas before the rows are written as one segment again
-MAX_SEGMENTS = 8  # or this many deltas
+#: rows in deltas before the rows are written as one segment again: at least this
+#: many, and at least one in ``COMPACT_SHARE`` of the list (a compaction rewrites
+#: every row, so on a big list it waits for proportionally more deltas)
+COMPACT_AT = 512
+COMPACT_SHARE = 8
+MAX_SEGMENTS = 16  # or this many deltas (each one more small file for a reader to open)
 
 
 @dataclass(slots=True)

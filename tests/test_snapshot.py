@@ -247,3 +247,38 @@ def test_unreferenced_cache_files_are_collected_at_most_once_a_minute(tmp_path: 
     Ledger.open(home, LIST, "dave", long_lived=False).update(task.id, Edits(subject="4"))
     assert not second.exists()
     assert fresh_reader(home) == full_replay(home)
+
+
+def test_rows_deltas_pile_up_then_compact_and_read_back_in_creation_order(
+    tmp_path: Path,
+) -> None:
+    """Each one-shot write appends a rows delta; past ``MAX_SEGMENTS`` the rows are
+    written as one segment again. A task created with an older stamp than the rows
+    before it (a session whose clock is behind) still reads back in creation order."""
+    from ledger._snapshot import MAX_SEGMENTS
+
+    home = tmp_path / "home"
+    cache = Layout.of(home, LIST).root / "cache"
+
+    def segments() -> int:
+        return len(json.loads((cache / "head.json").read_bytes())["rows"])
+
+    def write(n: int) -> None:
+        session, clock = ("behind", lambda: 1_000 + n) if n % 5 == 4 else ("now", None)
+        ledger = Ledger.open(home, LIST, session, long_lived=False, **(
+            {"clock": clock} if clock else {}))  # fmt: skip
+        ledger.create(Edits(subject=f"task {n}"))
+
+    seen = []
+    for n in range(MAX_SEGMENTS + 4):
+        write(n)
+        seen.append(segments())
+        reference = Replayer(Layout.of(home, LIST).logs)
+        reference.catch_up()
+        state = Ledger.open(home, LIST, "reader", long_lived=False).state()
+        assert list(state.rows) == list(reference.state().rows), n  # creation order
+        assert canonical(state) == canonical(reference.state()), n
+    drop = seen.index(1)  # compacted once the deltas reached the limit ...
+    assert seen[drop - 1] == MAX_SEGMENTS + 1, seen
+    assert seen[:drop] == list(range(seen[0], MAX_SEGMENTS + 2)), seen  # ... a delta per write
+    assert seen[drop:] == list(range(1, len(seen) - drop + 1)), seen
