@@ -213,9 +213,11 @@ class Baselines:
     def all_stats(self) -> dict[str, list[int | str]]:
         """Every file's stat as the last passes left them."""
         out: dict[str, list[int | str]] = {}
-        for entry in sorted(self.names):
-            if entry.startswith("stats.") and entry.endswith(".json"):
-                out.update(self._shard_stats(entry[6:-5]))
+        shards = {e[6:-5] for e in self.names if e.startswith("stats.") and e.endswith(".json")}
+        if self.carry is not None:  # (a shard whose stats are all carried has no file yet)
+            shards.update(self.carry.stats)
+        for shard in sorted(shards):
+            out.update(self._shard_stats(shard))
         for stats in self._stats.values():
             out.update(stats)
         return out
@@ -326,7 +328,14 @@ class Baselines:
         pass confirms the file again -- cheaper than rewriting a stats file for
         every file each read confirms while many writers keep the folder busy.
         """
-        self._shard_stats(name)[name] = [st.st_size, st.st_mtime_ns, st.st_ino, task_id]
+        value: list[int | str] = [st.st_size, st.st_mtime_ns, st.st_ino, task_id]
+        stats = self._shard_stats(name)
+        if self.carry is not None and stats.get(name) != value:
+            # a long-lived process carries it (written within a second): a stats
+            # file its writer never wrote would otherwise be confirmed file by
+            # file on every pass, by every process, for ever
+            self._mine.setdefault(_shard(name), {})[name] = value
+        stats[name] = value
 
     def forget(self, task_id: str, name: str | None = None) -> None:
         self._writable().unlink(f"{task_id}.txt")

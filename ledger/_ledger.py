@@ -20,6 +20,7 @@ in line.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,7 +33,7 @@ from ._layout import Layout, adopt_legacy, default_session, machine_id
 from ._ledger_audit import AuditTrail
 from ._ledger_sync import Replication
 from ._reader import Reader
-from ._settled import settled
+from ._settled import flush, settled
 from ._state import State
 from ._timeparse import wall_ms
 
@@ -86,6 +87,8 @@ class Ledger(AuditTrail, Replication):
         #: what this process's passes over Claude Code's folder have not written yet
         #: (a long-lived one writes it at most once a second, see ``_carry``)
         self._carry = Carry() if long_lived else None
+        if self._carry is not None:
+            weakref.finalize(self, flush, layout, self._carry)
 
     @classmethod
     def open(

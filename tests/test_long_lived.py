@@ -112,3 +112,68 @@ def test_a_spread_save_writes_a_shard_again_when_it_changes_after_staging(
     fresh = Ledger.open(home, LIST, "reader", long_lived=False)
     assert canonical(fresh.state()) == full_replay(home)
     assert fresh.state().tasks[again].subject == "changed after staging"
+
+
+CARRY_THEN = """
+import os, sys
+import ledger._carry as carry
+carry.FLUSH_S = 1e9  # (nothing is due while it runs, however slow the machine is)
+from ledger import Edits, Ledger
+alice = Ledger.open(sys.argv[1], "main", "alice")
+for n in range(30):
+    alice.create(Edits(subject=f"t{n}"))
+alice.materialize()
+assert alice._carry
+sys.stdout.flush()
+if sys.argv[2] == "crash":
+    os._exit(0)  # (a process that dies: what it carries is lost)
+"""
+
+
+def _carry_then(home: Path, end: str) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, proc_env
+
+    subprocess.run([sys.executable, "-c", CARRY_THEN, str(home), end],
+                   env=proc_env(home, PYTHONPATH=str(ROOT)), check=True)  # fmt: skip
+
+
+def test_a_long_lived_process_writes_what_it_carries_when_it_exits(home: Path) -> None:
+    """Else the next command compares every file of the folder (4 s at 10k tasks)."""
+    from ledger._settled import settled
+
+    _carry_then(home, "exit")
+    assert settled(Layout.of(home, "main"))
+
+
+def test_stats_a_process_never_wrote_are_carried_by_the_next_long_lived_one(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer that died carrying every file's stat: a watcher's first pass confirms
+    each file, and carries (then writes) what it confirmed instead of confirming all
+    of them again on every pass, for ever."""
+    import ledger._baseline as baseline
+    import ledger._carry as carry
+    from ledger._settled import settled
+
+    _carry_then(home, "crash")
+    layout = Layout.of(home, "main")
+    assert not settled(layout)
+    monkeypatch.setattr(carry, "FLUSH_S", 1e9)
+    watcher = Ledger.open(home, "main", "watcher")
+    watcher.notice(["x"])  # (a pass, as a notification makes one)
+    watcher.state()
+    assert watcher._carry.stats  # type: ignore[union-attr]
+    confirms = []
+    real = baseline.Baselines.confirm
+    monkeypatch.setattr(baseline.Baselines, "confirm",
+                        lambda self, *a: confirms.append(a) or real(self, *a))  # fmt: skip
+    watcher.notice(["x"])
+    watcher.state()
+    assert confirms == []  # the second pass trusts what the first one confirmed
+    monkeypatch.setattr(carry, "FLUSH_S", 0.0)
+    watcher.notice(["x"])
+    watcher.state()
+    assert settled(layout)
