@@ -29,6 +29,7 @@ from ledger import Layout
 from ledger._append import Appender
 from ledger._doc import Shard, write_op
 from ledger._ids import log_name, new_task_id
+from ledger._layout import data_root_for
 from ledger._log import GENESIS, Record, digest, encode_record
 from ledger._model import Change, Hlc, Op, OpKind, Stamp
 from ledger._timeparse import iso_ms
@@ -169,12 +170,14 @@ def percentile(samples: Sequence[float], pct: float) -> float:
 
 @contextlib.contextmanager
 def scratch(prefix: str) -> Iterator[Path]:
-    """A temporary folder, removed afterwards."""
+    """A temporary folder, removed afterwards (with the data folder beside it, when
+    the folder itself was used as a home: a 10k list leaves 10k files there)."""
     root = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         yield root
     finally:
         shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(data_root_for(root), ignore_errors=True)
 
 
 def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:

@@ -154,7 +154,8 @@ def run_naive(race: Race) -> Outcome:
 def run_ledger(race: Race) -> Outcome:
     """Run the same race against the ledger: each write decided on its session's read."""
 
-    home = Path(tempfile.mkdtemp(prefix="tl-race-ledger-"))
+    work = Path(tempfile.mkdtemp(prefix="tl-race-ledger-"))
+    home = work / "tasks"  # (its data folder, work/taskledger, goes with it)
     try:
         planner = Ledger.open(home, "main", "planner")
         ids = [planner.create(Edits(subject=f"task {t}")).id for t in TASKS]
@@ -198,7 +199,7 @@ def run_ledger(race: Race) -> Outcome:
         _check(race, outcome, committed, present)
         return outcome
     finally:
-        shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def find_smallest_losing_race(max_examples: int = 2000) -> Race:
