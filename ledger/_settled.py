@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ._baseline import Baselines
+from ._errors import StorageError
 from ._fs import Dir
 from ._ids import is_native_id, is_task_id
 from ._layout import Layout
@@ -65,7 +66,7 @@ def flush(layout: Layout, carry: Carry) -> None:
     try:
         with Baselines(layout, carry):
             pass
-    except OSError:
+    except (OSError, StorageError):
         pass  # lost, as when the process dies: the next pass compares the files
 
 

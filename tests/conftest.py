@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -221,10 +222,13 @@ def racers(
             )
         )
     results = []
-    for n, proc in enumerate(procs):
-        _, stderr = proc.communicate(timeout=600)
-        assert proc.returncode == 0, stderr
-        results.append([tuple(r) for r in json.loads((work / f"{n}.out").read_text())])
+    try:
+        for n, proc in enumerate(procs):
+            _, stderr = proc.communicate(timeout=600)
+            assert proc.returncode == 0, stderr
+            results.append([tuple(r) for r in json.loads((work / f"{n}.out").read_text())])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return results  # type: ignore[return-value]
 
 

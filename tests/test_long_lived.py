@@ -127,25 +127,33 @@ assert alice._carry
 sys.stdout.flush()
 if sys.argv[2] == "crash":
     os._exit(0)  # (a process that dies: what it carries is lost)
+if sys.argv[2] == "gone":  # its data folder replaced by a file before it exits
+    import shutil
+    shutil.rmtree(alice.layout.root)
+    alice.layout.root.write_text("not a folder")
 """
 
 
-def _carry_then(home: Path, end: str) -> None:
+def _carry_then(home: Path, end: str) -> str:
+    """Run ``CARRY_THEN``; its stderr."""
     import subprocess
     import sys
 
     from tests.conftest import ROOT, proc_env
 
-    subprocess.run([sys.executable, "-c", CARRY_THEN, str(home), end],
-                   env=proc_env(home, PYTHONPATH=str(ROOT)), check=True)  # fmt: skip
+    return subprocess.run([sys.executable, "-c", CARRY_THEN, str(home), end],
+                          env=proc_env(home, PYTHONPATH=str(ROOT)), check=True,
+                          capture_output=True, text=True).stderr  # fmt: skip
 
 
 def test_a_long_lived_process_writes_what_it_carries_when_it_exits(home: Path) -> None:
     """Else the next command compares every file of the folder (4 s at 10k tasks)."""
     from ledger._settled import settled
 
-    _carry_then(home, "exit")
+    assert _carry_then(home, "exit") == ""
     assert settled(Layout.of(home, "main"))
+    # and quietly gives up when its data folder is gone by then
+    assert _carry_then(home.parent / "other", "gone") == ""
 
 
 def test_stats_a_process_never_wrote_are_carried_by_the_next_long_lived_one(
