@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
@@ -177,9 +177,12 @@ class Partials(MutableMapping[str, "Partial"]):
     def __len__(self) -> int:
         return len(self._items)
 
-    def tasks(self, recover: Recover | None = None) -> TasksOf:
-        """The tasks (without derived edges), each read on first use (see ``TasksOf``)."""
-        return TasksOf(self, recover)
+    def tasks(self) -> dict[str, Task]:
+        """Every task (without derived edges), read where not read yet."""
+        return {
+            task_id: (self[task_id] if isinstance(p, dict) else p).task
+            for task_id, p in self._items.items()
+        }
 
     def copy(self) -> Partials:
         """A copy that shares the tasks (they are immutable), read or not."""
@@ -197,46 +200,6 @@ class Partials(MutableMapping[str, "Partial"]):
     def of(cls, parts: Mapping[str, Partial]) -> Partials:
         """``parts`` as ``Partials``: itself when it is (so the JSON it encodes stays)."""
         return parts if isinstance(parts, Partials) else cls(dict(parts))
-
-
-#: a damaged shard's tasks from elsewhere (the logs), given what was found broken
-Recover = Callable[[CacheBroken], Mapping[str, "Partial"]]
-
-
-class TasksOf(Mapping[str, "Task"]):
-    """One shard's tasks by id, each read from its ``Partials`` when first asked for.
-
-    An update reads the one task it changes, not the shard's forty. When a
-    task's JSON turns out malformed, ``recover`` (if given) is asked once for
-    the whole shard, and every later lookup is answered from what it gave;
-    without it, ``CacheBroken`` reaches the caller.
-    """
-
-    __slots__ = ("_parts", "_recover", "_recovered")
-
-    def __init__(self, parts: Mapping[str, Partial], recover: Recover | None = None) -> None:
-        self._parts = parts
-        self._recover = recover
-        self._recovered: Mapping[str, Partial] | None = None
-
-    def __getitem__(self, task_id: str) -> Task:
-        if self._recovered is None:
-            try:
-                return self._parts[task_id].task
-            except CacheBroken as exc:
-                if self._recover is None:
-                    raise
-                self._recovered = self._recover(exc)
-        return self._recovered[task_id].task
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._parts if self._recovered is None else self._recovered)
-
-    def __len__(self) -> int:
-        return len(self._parts if self._recovered is None else self._recovered)
-
-    def __contains__(self, key: object) -> bool:
-        return key in (self._parts if self._recovered is None else self._recovered)
 
 
 def key_in(raw: list[Any]) -> Key:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
-from ._cache_format import Head, TasksOf
+from ._cache_format import Head
 from ._errors import CacheBroken, StorageError
 from ._layout import Layout, LogsKey, logs_key, scan_logs
 from ._snapshot import Base, Snapshot
@@ -28,7 +28,7 @@ from ._state import State
 
 if TYPE_CHECKING:
     from ._log import Record
-    from ._model import Partial, Task
+    from ._model import Partial
     from ._replay import Replayer
 
 _SAVE_EVERY_S = 1.0  # a long-lived reader writes snapshots at most this often
@@ -154,10 +154,10 @@ class Reader:
             return None
         self.head = head
 
-        def load(shard: str) -> Mapping[str, Task]:
-            return self._shard_tasks(shard, head)
+        def load(shard: str) -> dict[str, object]:
+            return {t: p.task for t, p in self._shard_tasks(shard, head).items()}
 
-        state = State(known, load, derived, head.aliases)
+        state = State(known, load, derived, head.aliases)  # type: ignore[arg-type]
         self._answer = (key, state)
         return state
 
@@ -169,27 +169,23 @@ class Reader:
         except OSError:
             return None
 
-    def _shard_tasks(self, shard: str, head: Head) -> TasksOf:
-        """A shard's tasks as of a head, each read when first asked for (from the
-        logs instead, once the snapshot turns out damaged)."""
+    def _shard_tasks(self, shard: str, head: Head) -> Mapping[str, Partial]:
+        """A shard's resolved tasks as of a head (rebuilt from the logs if damaged)."""
         token = head.shards.get(shard)
         if token is None:
-            return TasksOf({})
-
-        def recover(exc: CacheBroken) -> Mapping[str, Partial]:
+            return {}
+        snapshot = self._snapshot()
+        try:
+            if snapshot is None:
+                raise CacheBroken("the cache folder is gone")
+            tasks = snapshot.shard_tasks(shard, token)[0]
+            return {task_id: tasks[task_id] for task_id in tasks}  # (each read here)
+        except CacheBroken as exc:
             self.warnings.append(f"the derived cache was broken ({exc}): read from the logs")
             self.drop()
             replayer = self._replayer()
             replayer.catch_up()
             return replayer.shards.settle(shard)
-
-        snapshot = self._snapshot()
-        try:
-            if snapshot is None:
-                raise CacheBroken("the cache folder is gone")
-            return TasksOf(snapshot.shard_tasks(shard, token)[0], recover)
-        except CacheBroken as exc:
-            return TasksOf(recover(exc))
 
     def _replayer(self) -> Replayer:
         """This reader's replayer, started from the snapshot (or from zero)."""

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ._cache_format import Partials, TasksOf
+from ._cache_format import Partials
 from ._doc import Shard
 from ._errors import CacheBroken, RejectedUpdate
 from ._fold import Memo, resolve_task
@@ -86,7 +86,7 @@ class Shards:
         # shards whose resolved tasks a handed-out state shares: copied before a change
         self._shared: set[str] = set()
         #: the loader ``frozen`` last made, while no shard's tasks changed since
-        self._frozen: Callable[[str], Mapping[str, Task]] | None = None
+        self._frozen: Callable[[str], dict[str, Task]] | None = None
         #: what a damaged snapshot file said, and where a shard it cannot give comes from then
         self.broken: str | None = None
         #: shard files written for the next head ahead of it: shard -> (version, token)
@@ -275,7 +275,11 @@ class Shards:
         """A task as resolved (without derived edges), or None when unknown."""
         return self.settle(shard_of(task_id)).get(task_id)
 
-    def frozen(self) -> Callable[[str], Mapping[str, Task]]:
+    def tasks_of(self, shard: str) -> dict[str, Task]:
+        """One shard's tasks without derived edges, as they stand now."""
+        return self.settle(shard).tasks()
+
+    def frozen(self) -> Callable[[str], dict[str, Task]]:
         """A loader of every shard's tasks as they stand now, which later reads never change.
 
         Costs one reference per shard: a shard's tasks are copied only when
@@ -288,14 +292,14 @@ class Shards:
         self._shared = set(view)
         base = self.base
 
-        def load(shard: str) -> Mapping[str, Task]:
-            found: Mapping[str, Partial] | None = view.get(shard)
+        def load(shard: str) -> dict[str, Task]:
+            found = view.get(shard)
             try:
                 if found is None:
                     found = Partials() if base is None else base.tasks(shard)
+                return found.tasks()
             except CacheBroken as exc:
-                found = self._recovered(exc, shard)
-            return TasksOf(found, lambda exc: self._recovered(exc, shard))
+                return {task_id: p.task for task_id, p in self._recovered(exc, shard).items()}
 
         self._frozen = load
         return load
