@@ -282,3 +282,49 @@ def test_rows_deltas_pile_up_then_compact_and_read_back_in_creation_order(
     assert seen[drop - 1] == MAX_SEGMENTS + 1, seen
     assert seen[:drop] == list(range(seen[0], MAX_SEGMENTS + 2)), seen  # ... a delta per write
     assert seen[drop:] == list(range(1, len(seen) - drop + 1)), seen
+
+
+def test_a_damaged_cached_task_is_recovered_as_of_the_state_that_read_it(
+    tmp_path: Path,
+) -> None:
+    """A state handed out before another session's edit never answers with that edit,
+    even when the task it asks for later turns out damaged in the cache: an update
+    based on it merges against what it saw, and loses nothing."""
+    import zlib
+
+    from ledger._ids import shard_of
+
+    home = tmp_path / "home"
+    text = "one\ntwo\nthree\nfour\nfive"
+    seen: dict[str, str] = {}
+    while True:  # two tasks of one shard
+        t = Ledger.open(home, LIST, "setup", long_lived=False).create(
+            Edits(subject="t", description=text)).id  # fmt: skip
+        if shard_of(t) in seen:
+            x, y = seen[shard_of(t)], t
+            break
+        seen[shard_of(t)] = t
+    Ledger.open(home, LIST, "reader", long_lived=False).state()
+    cache = Layout.of(home, LIST).root / "cache"
+    head = json.loads((cache / "head.json").read_bytes())
+    shard, token = shard_of(y), head["shards"][shard_of(y)]
+    raw = json.loads((cache / "shards" / f"{shard}.{token}.json").read_bytes())
+    for item in raw["tasks"]:
+        if item["id"] == y:
+            item["st"] = "bogus"  # damaged, with a checksum that holds
+    data = json.dumps(raw, separators=(",", ":")).encode()
+    new = token[:8] + f"{zlib.crc32(data):08x}"
+    (cache / "shards" / f"{shard}.{new}.json").write_bytes(data)
+    os.link(cache / "shards" / f"{shard}.{token}.bin", cache / "shards" / f"{shard}.{new}.bin")
+    head["shards"][shard] = new
+    (cache / "head.json").write_text(json.dumps(head))
+
+    alice = Ledger.open(home, LIST, "alice")
+    before = alice.state()
+    assert before.tasks[x].description == text  # (its shard read)
+    Ledger.open(home, LIST, "bob", long_lived=False).update(
+        y, Edits(description=text.replace("one", "ONE")))  # fmt: skip
+    assert before.tasks[y].description == text  # as of the state, not bob's
+    alice.update(y, Edits(description=text.replace("five", "FIVE")), based_on=before)
+    final = Ledger.open(home, LIST, "z", long_lived=False).state()
+    assert final.tasks[y].description == "ONE\ntwo\nthree\nfour\nFIVE"
