@@ -6,6 +6,7 @@ click and the list command, not for watchfiles, hypothesis or pycrdt.
 
 from __future__ import annotations
 
+import atexit
 import gc
 import importlib
 import os
@@ -46,7 +47,7 @@ COMMANDS = {
 
 #: commands that run until stopped, or build cyclic data (hypothesis): these keep
 #: the cyclic garbage collector; every other command is one short call
-LONG_RUNNING = frozenset({"watch", "mcp", "board", "simulate", "demo"})
+LONG_RUNNING = frozenset({"watch", "mcp", "board", "simulate", "demo", "sync"})
 
 #: the collector's thresholds for a short call (the default is 700, 10, 10)
 SHORT_CALL_GC = (50_000, 20, 100)
@@ -121,7 +122,8 @@ def main() -> None:
     the process ends with ``os._exit``: tearing down a hundred modules and a
     list's rows would add ~15 ms to every call and does nothing for the user.
     """
-    if sys.argv[1:2] and sys.argv[1] not in LONG_RUNNING:
+    short = not sys.argv[1:2] or sys.argv[1] not in LONG_RUNNING
+    if short:
         # A short call builds big acyclic data (rows, tasks, JSON) and ends with
         # os._exit: with the default thresholds the collector walks a list's 10k
         # rows again and again (12-20% of an update at 10k tasks). Collecting
@@ -141,4 +143,8 @@ def main() -> None:
     if isinstance(code, str):  # click never does this; sys.exit("message") would
         print(code, file=sys.stderr)
         code = 1
+    if not short:
+        # What a long-lived Ledger carries (view/'s stats, see ledger/_carry.py) is
+        # written by its finalizer at exit; os._exit alone would skip it.
+        atexit._run_exitfuncs()
     os._exit(code or 0)

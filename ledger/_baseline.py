@@ -91,8 +91,10 @@ class Baselines:
         self.at: int | None = None  # when the last pass recorded the stats (ns)
         self.pending = False  # the last pass left something undone
         self.grain: int | None = None  # the file system's timestamp granularity (ns)
+        self.opened_ns = 0  # when this pass began
 
     def __enter__(self) -> Baselines:
+        self.opened_ns = time.time_ns()
         self.dir = self.layout.open("view")
         raw = None if self.dir is None else self._json("folder.json")
         if isinstance(raw, dict):
@@ -330,7 +332,9 @@ class Baselines:
         """
         value: list[int | str] = [st.st_size, st.st_mtime_ns, st.st_ino, task_id]
         stats = self._shard_stats(name)
-        if self.carry is not None and stats.get(name) != value:
+        old_enough = st.st_mtime_ns < self.opened_ns - self.quiet_ns  # (a same-size write
+        # in the file's mtime tick after the read would not show in its stat)
+        if self.carry is not None and stats.get(name) != value and old_enough:
             # a long-lived process carries it (written within a second): a stats
             # file its writer never wrote would otherwise be confirmed file by
             # file on every pass, by every process, for ever
