@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -123,7 +122,10 @@ def terminal_width() -> int | None:
             return None
     except (AttributeError, ValueError):
         return None
-    return shutil.get_terminal_size((100, 24)).columns
+    try:
+        return os.get_terminal_size(sys.stdout.fileno()).columns or 100
+    except (AttributeError, ValueError, OSError):
+        return 100
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]], width: int | None = None) -> str:

@@ -27,9 +27,7 @@ safely when several processes start at once.
 
 from __future__ import annotations
 
-import getpass
 import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,11 +80,29 @@ def default_session() -> str:
     explicit = os.environ.get("TASKLEDGER_SESSION")
     if explicit:
         return explicit
+    return sanitize_session(f"{_user()}@{_host()}")
+
+
+def _user() -> str:
+    """``getpass.getuser``'s answer, without its imports (termios, pwd on a miss)."""
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        user = os.environ.get(name)
+        if user:
+            return user
     try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "user"
-    return sanitize_session(f"{user}@{socket.gethostname() or 'localhost'}")
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError, OSError):
+        return "user"
+
+
+def _host() -> str:
+    """This machine's name (``socket.gethostname``'s, without importing ``socket``)."""
+    try:
+        return os.uname().nodename or "localhost"
+    except (AttributeError, OSError):  # pragma: no cover - a system without uname
+        return "localhost"
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,7 +320,7 @@ def machine_id() -> str:
     explicit = os.environ.get("TASKLEDGER_MACHINE")
     if explicit:
         return sanitize_session(explicit)
-    import hashlib
+    from ._hashing import sha256
 
     raw = ""
     for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
@@ -314,8 +330,8 @@ def machine_id() -> str:
             continue
         if raw:
             break
-    raw = raw or socket.gethostname() or "localhost"
-    return hashlib.sha256(raw.encode()).hexdigest()[:12]
+    raw = raw or _host()
+    return sha256(raw.encode()).hexdigest()[:12]
 
 
 def writer_of(layout: Layout, session: str, *, retire: str | None = None) -> str:

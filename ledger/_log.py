@@ -12,7 +12,6 @@ with ``classify``, so a damaged line is described the same way everywhere.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from typing import NamedTuple
 from . import _json
 from ._errors import BadRecord, StorageError, UnknownVersion
 from ._fs import Dir
+from ._hashing import sha256
 from ._ids import TASK_ID, is_writer_id
 from ._model import MAX_COUNTER, MAX_HLC_MS, Hlc, Json, OpKind
 
@@ -107,7 +107,7 @@ def encode_record(record: Record) -> bytes:
 
 def digest(line: bytes) -> str:
     """The hash-chain digest of a record line (without its newline)."""
-    return hashlib.sha256(line).hexdigest()
+    return sha256(line).hexdigest()
 
 
 def parse_record(line: bytes) -> Record:

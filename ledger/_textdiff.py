@@ -7,7 +7,6 @@ parts of a description both survive the merge (SPEC section 3.4).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -60,6 +59,8 @@ def text_edits(old: str, new: str) -> list[tuple[int, int, str]]:
     offsets = [start]
     for line in old_lines:
         offsets.append(offsets[-1] + len(line))
+    import difflib  # (2-3 ms to import, with heapq: paid only by a description edit)
+
     matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
     edits = []
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
@@ -78,6 +79,8 @@ def apply_edits(old: str, edits: list[tuple[int, int, str]]) -> str:
 
 def _anchors(base: Sequence[T], other: Sequence[T]) -> dict[int, int]:
     """Map each index of ``base`` that ``other`` kept unchanged to its index there."""
+    import difflib
+
     matcher = difflib.SequenceMatcher(None, base, other, autojunk=False)
     out = {}
     for block in matcher.get_matching_blocks():

@@ -43,6 +43,13 @@ def loaded(home: Path, *args: str) -> set[str]:
     return set(modules)
 
 
+def at_start() -> set[str]:
+    """The modules this interpreter has loaded once click is imported."""
+    code = "import json, sys, click; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    return set(json.loads(out.stdout))
+
+
 @pytest.fixture
 def warm(run: Run) -> str:
     """A list of three tasks whose derived cache is fresh; the first one's id."""
@@ -71,6 +78,10 @@ def test_a_write_loads_pycrdt_but_not_watch_or_hypothesis(run: Run, warm: str) -
     assert "pycrdt._pycrdt" in modules  # pycrdt's compiled core, without its Python layer
     assert "pycrdt" not in modules
     assert not modules & {"watchfiles", "hypothesis"}
+    # OpenSSL, sockets, archives and diffs cost a write 10-20 ms and are not used by it
+    # (unless the interpreter loads one at start: an installer's .pth hook may)
+    unused = {"hashlib", "_hashlib", "socket", "shutil", "getpass", "difflib"}
+    assert not (modules - at_start()) & unused
 
 
 def test_a_cold_read_replays_the_logs(run: Run, warm: str) -> None:
@@ -80,6 +91,18 @@ def test_a_cold_read_replays_the_logs(run: Run, warm: str) -> None:
     modules = loaded(run.home, "list")
     assert "ledger._replay" in modules
     assert loaded(run.home, "list").isdisjoint(HEAVY)  # the replay refreshed the cache
+
+
+def test_the_built_in_digests_are_hashlibs() -> None:
+    import hashlib
+
+    from ledger._hashing import blake2b, sha256
+
+    for data in (b"", b"abc", os.urandom(1000)):
+        assert sha256(data).hexdigest() == hashlib.sha256(data).hexdigest()
+        assert (
+            blake2b(data, digest_size=8).digest() == hashlib.blake2b(data, digest_size=8).digest()
+        )
 
 
 def test_light_constants_match_the_model() -> None:
