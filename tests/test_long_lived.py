@@ -157,6 +157,26 @@ def test_a_long_lived_process_writes_what_it_carries_when_it_exits(home: Path) -
     assert _carry_then(home.parent / "other", "gone") == ""
 
 
+def test_stats_only_carried_count_as_known(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new list whose every stat is carried (no stats file written yet) is settled
+    for the process carrying them: its passes stay one ``stat``, not a compare."""
+    import ledger._carry as carry
+    from ledger._settled import settled
+
+    monkeypatch.setattr(carry, "FLUSH_S", 1e9)  # (carried however slow the machine is)
+    alice = Ledger.open(home, "main", "alice")
+    for n in range(5):
+        alice.create(Edits(subject=f"t{n}"))
+    layout = Layout.of(home, "main")
+    assert alice._carry.stats  # type: ignore[union-attr]
+    assert not list((layout.root / "view").glob("stats.*"))  # nothing written yet
+    assert settled(layout, alice._carry)
+    folder = layout.view.stat()  # the folder's stamp moves (a lock folder came and went):
+    os.utime(layout.view, ns=(folder.st_atime_ns, folder.st_mtime_ns - 10**9))  # each file
+    assert settled(layout, alice._carry)  # is compared with the stat carried for it
+    assert not settled(layout)  # (for anyone else)
+
+
 def test_stats_a_process_never_wrote_are_carried_by_the_next_long_lived_one(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from ledger import Edits, Ledger
+from ledger import Edits, Layout, Ledger
+from ledger._settled import settled
 from ledger._watch import Follower
 from tests.conftest import ROOT, data_dir, proc_env, taskledger_argv, tl
 
@@ -25,9 +26,11 @@ from tests.conftest import ROOT, data_dir, proc_env, taskledger_argv, tl
 class Watcher:
     """A real ``taskledger watch`` process whose output lines arrive on a queue."""
 
-    def __init__(self, home: Path, *args: str, session: str = "watcher") -> None:
+    def __init__(
+        self, home: Path, *args: str, session: str = "watcher", argv: list[str] | None = None
+    ) -> None:
         self.proc = subprocess.Popen(
-            [*taskledger_argv(), "watch", *args],
+            [*(argv or taskledger_argv()), "watch", *args],
             env=proc_env(home, TASKLEDGER_SESSION=session),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -248,3 +251,45 @@ def test_watch_on_a_list_that_does_not_exist_yet(home: Path) -> None:
         tid = tl(home, "create", "first ever", session="maker").stdout.strip()
         assert json.loads(watcher.next())["task"] == tid
     assert os.path.isdir(data_dir(home) / "logs")
+
+
+#: a long-lived writer that dies: what its passes confirmed is carried, never written
+DIES_CARRYING = """
+import os, sys
+import ledger._carry
+ledger._carry.FLUSH_S = 1e9
+from ledger import Edits, Ledger
+ledger = Ledger.open(sys.argv[1], "main", "alice")
+for n in range(5):
+    ledger.create(Edits(subject=f"task {n}"))
+ledger.materialize()
+assert ledger._carry, "nothing carried: the test would prove nothing"
+os._exit(0)
+"""
+
+#: ``taskledger`` whose long-lived Ledger writes what it carries only at exit
+CARRIES_TO_EXIT = """
+import sys
+import ledger._carry
+ledger._carry.FLUSH_S = 1e9
+sys.argv = ["taskledger", *sys.argv[1:]]
+from cli._main import main
+main()
+"""
+
+
+def test_a_stopped_watcher_writes_what_it_carried(home: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-c", DIES_CARRYING, str(home)], env=proc_env(home), check=True,
+        timeout=120,
+    )  # fmt: skip
+    layout = Layout.of(home, "main")
+    old = time.time() - 3600  # the files are old: a pass without the lock may carry them
+    for path in (home / "main").glob("*.json"):
+        os.utime(path, (old, old))
+    assert not settled(layout)  # nobody wrote the stats: every reader would compare
+    watcher = Watcher(home, argv=[sys.executable, "-c", CARRIES_TO_EXIT])
+    watcher.wait_live("watcher")  # (its first pass is over before it goes live)
+    assert not settled(layout)  # the watcher carries what it confirmed
+    assert watcher.stop() == 0, watcher.errors
+    assert settled(layout), watcher.errors  # ... and wrote it as it stopped
