@@ -106,6 +106,8 @@ class Baselines:
             grain = raw.get("grain")
             self.grain = grain if type(grain) is int and 0 <= grain <= _MAX_GRAIN_NS else None
         carry = self.carry
+        if carry is not None and self.at is not None and self.pending and self.at > carry.since_ns:
+            carry.clear()  # a later pass left work undone (a failed write): re-look, not trust
         if carry is not None and carry.stamp is not None:
             if self.at is not None and self.at > carry.stamp[1]:
                 carry.clear()  # another process's pass came after: what it wrote stands

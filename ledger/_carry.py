@@ -22,11 +22,17 @@ Stamp = tuple[list[int] | None, int, bool, int | None]
 @dataclass
 class Carry:
     """The stats (per stats shard, by file name; None: removed) and the stamp not
-    written yet, and since when (monotonic seconds)."""
+    written yet, and since when (monotonic seconds; ``since_ns``: wall clock).
+
+    Another process's pass after that which left work undone (``pending``: a
+    write that failed, which removes its file's stat) drops them all: one of
+    them may vouch for a file that is now behind the ledger (``Baselines``).
+    """
 
     stamp: Stamp | None = None
     stats: dict[str, dict[str, list[int | str] | None]] = field(default_factory=dict)
     since: float = 0.0
+    since_ns: int = 0  # (the same moment, wall clock: stamps' ``at`` are)
 
     def __bool__(self) -> bool:
         return self.stamp is not None or bool(self.stats)
@@ -42,7 +48,7 @@ class Carry:
         if not (stats or stamp is not None):
             return
         if not self:
-            self.since = time.monotonic()
+            self.since, self.since_ns = time.monotonic(), time.time_ns()
         for shard, changed in stats.items():
             self.stats.setdefault(shard, {}).update(changed)
         if stamp is not None:

@@ -208,3 +208,52 @@ def test_stats_a_process_never_wrote_are_carried_by_the_next_long_lived_one(
     watcher.notice(["x"])
     watcher.state()
     assert settled(layout)
+
+
+@pytest.mark.parametrize("on_disk", [True, False], ids=["stat-on-disk", "stat-only-carried"])
+def test_a_carried_stat_never_hides_a_write_that_failed_after_it(
+    home: Path, monkeypatch: pytest.MonkeyPatch, on_disk: bool
+) -> None:
+    """Alice (long-lived) carries her task file's stat; Bob's newer op on the task then
+    fails to write the file (his pass removes the stat and leaves the folder pending).
+    Alice's carry, written later (as when she exits), must not vouch for the old file:
+    the next reader writes Bob's version. (Her file's stat was written before, which
+    Bob's pass removes; or it was only ever carried, which his pass cannot touch.)"""
+    import ledger._carry as carry
+    from ledger._fs import Dir
+    from ledger._settled import flush
+
+    monkeypatch.setattr(carry, "FLUSH_S", 1e9)  # (carried however slow the machine is)
+    layout = Layout.of(home, "main")
+    alice = Ledger.open(home, "main", "alice")
+    alice.create(Edits(subject="another"))
+    if on_disk:
+        task = alice.create(Edits(subject="one"))
+    assert alice._carry is not None
+    view = layout.view.stat()  # a busy folder: its mtime too recent to trust its stamp
+    os.utime(layout.view, ns=(view.st_atime_ns, view.st_mtime_ns + 3600 * 10**9))
+    alice.materialize()
+    flush(layout, alice._carry)  # (everything on disk: stats, the untrusted stamp)
+    if on_disk:
+        alice.update(task.id, Edits(subject="two"))
+    else:
+        task = alice.create(Edits(subject="two"))
+    assert alice._carry.stats and alice._carry.stamp is None  # her file's stat, only
+
+    real = Dir.write_atomic
+
+    def failing(self: Dir, name: str, data: bytes, mode: int = 0o644) -> os.stat_result:
+        if name == f"{task.id}.json":
+            raise OSError(5, "Input/output error")
+        return real(self, name, data, mode)
+
+    monkeypatch.setattr(Dir, "write_atomic", failing)
+    bob = Ledger.open(home, "main", "bob", long_lived=False)
+    bob.update(task.id, Edits(subject="three"))
+    assert any("task files not updated" in w for w in bob.warnings)
+    monkeypatch.setattr(Dir, "write_atomic", real)
+    assert json.loads((layout.view / f"{task.id}.json").read_text())["subject"] == "two"
+
+    flush(layout, alice._carry)  # (alice exits)
+    Ledger.open(home, "main", "carol", long_lived=False).state()
+    assert json.loads((layout.view / f"{task.id}.json").read_text())["subject"] == "three"
