@@ -24,7 +24,7 @@ import time
 from typing import TYPE_CHECKING
 
 from . import _json
-from ._fs import Dir
+from ._fs import MAX_GRAIN_NS, Dir, probe_grain
 from ._ids import is_native_id, is_session, is_task_id
 from ._layout import Layout
 
@@ -35,30 +35,6 @@ if TYPE_CHECKING:
 #: a folder mtime this close to a pass may hide a later change, where the file
 #: system's timestamp granularity is not known (``probe_grain`` measures it)
 _QUIET_NS = 50_000_000
-_MAX_GRAIN_NS = 2_000_000_000
-
-
-def probe_grain(folder: Dir) -> int:
-    """How far apart two changes of a folder must be for its mtime to tell them apart (ns).
-
-    Changes a scratch entry of ``folder`` (the data root's own ``view/``, on
-    the file system of the home beside it) until its mtime moves: on a file
-    system with fine timestamps that is the next change, on one that stamps
-    per clock tick (or per second) it takes that long.
-    """
-    worst = 0
-    for _ in range(3):
-        folder.write_atomic(".grain", b"")
-        before = os.fstat(folder.fd).st_mtime_ns
-        start = time.monotonic_ns()
-        while True:
-            folder.write_atomic(".grain", b"")
-            elapsed = time.monotonic_ns() - start
-            if os.fstat(folder.fd).st_mtime_ns != before or elapsed > _MAX_GRAIN_NS:
-                break
-        worst = max(worst, elapsed)
-    folder.unlink(".grain")
-    return min(worst, _MAX_GRAIN_NS)
 
 
 def _shard(name: str) -> str:
@@ -104,9 +80,9 @@ class Baselines:
             self.at = at if type(at) is int else None
             self.pending = raw.get("pending") is True
             grain = raw.get("grain")
-            self.grain = grain if type(grain) is int and 0 <= grain <= _MAX_GRAIN_NS else None
+            self.grain = grain if type(grain) is int and 0 <= grain <= MAX_GRAIN_NS else None
         carry = self.carry
-        if carry is not None and self.at is not None and self.pending and self.at > carry.since_ns:
+        if carry is not None and self.at is not None and self.pending and self.at >= carry.since_ns:
             carry.clear()  # a later pass left work undone (a failed write): re-look, not trust
         if carry is not None and carry.stamp is not None:
             if self.at is not None and self.at > carry.stamp[1]:
@@ -132,6 +108,8 @@ class Baselines:
         if self.dirty or self._changed:
             self._writable()
         if self.dir is not None:
+            if (self.dirty or self._changed) and self._overtaken():
+                self._only_removals()
             try:
                 if self.dirty and self.grain is None:
                     self.grain = probe_grain(self.dir)
@@ -148,6 +126,29 @@ class Baselines:
                 pass
             self.dir.close()
 
+    def _overtaken(self) -> bool:
+        """Whether another process's pass left work undone since this one began: a
+        write of a newer version of some task failed, and removed its file's stat.
+        A file this pass found current may be that one."""
+        now = self._json("folder.json")
+        return (
+            isinstance(now, dict)
+            and now.get("pending") is True
+            and type(now.get("at")) is int
+            and now["at"] >= self.opened_ns
+        )
+
+    def _only_removals(self) -> None:
+        """Write none of the stats this pass (or the carry) vouches for, and no stamp
+        over the pending one: only the stats it removed (its own failed files)."""
+        removed = [name for m in self._mine.values() for name, v in m.items() if v is None]
+        if self.carry is not None:
+            self.carry.clear()
+        self._stats, self._changed, self._mine = {}, set(), {}
+        for name in removed:
+            self._set_stat(name, None)  # (from the stats file as it is now)
+        self.dirty = self.dirty and self.pending
+
     def _carried(self, at: int) -> int:
         """Leave this pass's writes to a later one (a long-lived process: see ``_carry``),
         or, when they are due, make this pass write everything carried; return the
@@ -155,7 +156,7 @@ class Baselines:
         carry = self.carry
         assert carry is not None
         stamp = (self.folder, at, self.pending, self.grain) if self.dirty else None
-        carry.take(self._mine, stamp)
+        carry.take(self._mine, stamp, self.opened_ns)
         self._changed.clear()
         self.dirty = False
         if not carry.due() and not self.pending:

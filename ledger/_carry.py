@@ -32,7 +32,7 @@ class Carry:
     stamp: Stamp | None = None
     stats: dict[str, dict[str, list[int | str] | None]] = field(default_factory=dict)
     since: float = 0.0
-    since_ns: int = 0  # (the same moment, wall clock: stamps' ``at`` are)
+    since_ns: int = 0  # when the first pass carried began (wall clock, as stamps' ``at``)
 
     def __bool__(self) -> bool:
         return self.stamp is not None or bool(self.stats)
@@ -42,13 +42,15 @@ class Carry:
         return bool(self) and time.monotonic() - self.since >= FLUSH_S
 
     def take(
-        self, stats: dict[str, dict[str, list[int | str] | None]], stamp: Stamp | None
-    ) -> None:
-        """Carry a pass's changed stats (by shard) and its stamp (None: unchanged)."""
+        self, stats: dict[str, dict[str, list[int | str] | None]], stamp: Stamp | None,
+        opened_ns: int,
+    ) -> None:  # fmt: skip
+        """Carry a pass's changed stats (by shard) and its stamp (None: unchanged);
+        ``opened_ns``: when that pass began (what it saw, it saw from then on)."""
         if not (stats or stamp is not None):
             return
         if not self:
-            self.since, self.since_ns = time.monotonic(), time.time_ns()
+            self.since, self.since_ns = time.monotonic(), opened_ns
         for shard, changed in stats.items():
             self.stats.setdefault(shard, {}).update(changed)
         if stamp is not None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -361,3 +362,30 @@ def make_dirs(path: Path) -> None:
     """
     if not path.is_dir():
         path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+
+
+#: the coarsest timestamp granularity ``probe_grain`` reports (FAT's 2 s)
+MAX_GRAIN_NS = 2_000_000_000
+
+
+def probe_grain(folder: Dir) -> int:
+    """How far apart two changes of a folder must be for its mtime to tell them apart (ns).
+
+    Changes a scratch entry of ``folder`` (the data root's own ``view/``, on
+    the file system of the home beside it) until its mtime moves: on a file
+    system with fine timestamps that is the next change, on one that stamps
+    per clock tick (or per second) it takes that long.
+    """
+    worst = 0
+    for _ in range(3):
+        folder.write_atomic(".grain", b"")
+        before = os.fstat(folder.fd).st_mtime_ns
+        start = time.monotonic_ns()
+        while True:
+            folder.write_atomic(".grain", b"")
+            elapsed = time.monotonic_ns() - start
+            if os.fstat(folder.fd).st_mtime_ns != before or elapsed > MAX_GRAIN_NS:
+                break
+        worst = max(worst, elapsed)
+    folder.unlink(".grain")
+    return min(worst, MAX_GRAIN_NS)

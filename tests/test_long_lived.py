@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -257,3 +258,98 @@ def test_a_carried_stat_never_hides_a_write_that_failed_after_it(
     flush(layout, alice._carry)  # (alice exits)
     Ledger.open(home, "main", "carol", long_lived=False).state()
     assert json.loads((layout.view / f"{task.id}.json").read_text())["subject"] == "three"
+
+
+def _age(path: Path) -> None:
+    """Make a file old: a pass without Claude Code's lock may vouch for it."""
+    old = path.stat().st_mtime - 3600
+    os.utime(path, (old, old))
+
+
+def _subject_in_file(layout: Layout, task_id: str) -> str:
+    return str(json.loads((layout.view / f"{task_id}.json").read_text())["subject"])
+
+
+def _bob_fails_during_the_pass_of(
+    monkeypatch: pytest.MonkeyPatch, home: Path, ledger: Ledger, task_id: str
+) -> None:
+    """Right after ``ledger``'s next pass over the folder has looked at the files (and
+    before it writes what it found), Bob commits a newer version of the task and fails
+    to write its file: his pass removes the file's stat and leaves the stamp pending."""
+    from ledger._fs import Dir
+    from ledger._view import View
+
+    real_pass, real_write = View._pass, Dir.write_atomic
+
+    def failing(self: Dir, name: str, data: bytes, mode: int = 0o644) -> os.stat_result:
+        if name == f"{task_id}.json":
+            raise OSError(5, "Input/output error")
+        return real_write(self, name, data, mode)
+
+    def pass_then_bob(self: View, *args: Any, **kwargs: Any) -> None:
+        real_pass(self, *args, **kwargs)
+        if self is ledger._view:
+            monkeypatch.setattr(View, "_pass", real_pass)
+            monkeypatch.setattr(Dir, "write_atomic", failing)
+            bob = Ledger.open(home, "main", "bob", long_lived=False)
+            bob.update(task_id, Edits(subject="three"))
+            assert any("task files not updated" in w for w in bob.warnings), bob.warnings
+            monkeypatch.setattr(Dir, "write_atomic", real_write)
+
+    monkeypatch.setattr(View, "_pass", pass_then_bob)
+
+
+@pytest.mark.parametrize("due", [False, True], ids=["carried", "written-by-that-pass"])
+def test_a_pass_never_vouches_for_a_file_whose_write_failed_during_it(
+    home: Path, monkeypatch: pytest.MonkeyPatch, due: bool
+) -> None:
+    """Alice's pass finds her task's file current; Bob's newer op then fails to write
+    it before her pass ends. What her pass found is not written (or carried, then
+    written when she exits) over Bob's removal: the next reader writes his version."""
+    import ledger._carry as carry
+    from ledger._settled import flush
+
+    monkeypatch.setattr(carry, "FLUSH_S", 1e9)  # (carried however slow the machine is)
+    layout = Layout.of(home, "main")
+    alice = Ledger.open(home, "main", "alice")
+    task = alice.create(Edits(subject="two"))
+    assert alice._carry is not None
+    flush(layout, alice._carry)
+    _age(layout.view / f"{task.id}.json")
+    _bob_fails_during_the_pass_of(monkeypatch, home, alice, task.id)
+    if due:
+        monkeypatch.setattr(carry, "FLUSH_S", 0.0)  # (her pass writes what it carries)
+    alice.materialize()
+    flush(layout, alice._carry)  # (alice exits)
+    assert _subject_in_file(layout, task.id) == "two"
+    Ledger.open(home, "main", "carol", long_lived=False).state()
+    assert _subject_in_file(layout, task.id) == "three"
+
+
+def test_a_short_pass_never_stamps_over_a_write_that_failed_during_it(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same without a carry: Carol's one-shot pass read the stats file before
+    Bob's write failed and removed his file's stat from it; she writes that stats
+    file again (for another file she confirmed) and her stamp after his."""
+    maker = Ledger.open(home, "main", "maker", long_lived=False)
+    seen: dict[str, Any] = {}
+    while True:  # two tasks whose files share a stats file
+        made = maker.create(Edits(subject="two"))
+        if made.id[:2] in seen:
+            break
+        seen[made.id[:2]] = made
+    task, other = seen[made.id[:2]], made
+    layout = Layout.of(home, "main")
+    for path in layout.view.glob("*.json"):
+        _age(path)
+    maker.materialize()  # (the old files' stats on disk)
+    path = layout.view / f"{other.id}.json"  # the other file: same task, other bytes
+    path.write_bytes(path.read_bytes().replace(b'"two"', b'"two" '))
+    _age(path)
+    carol = Ledger.open(home, "main", "carol", long_lived=False)
+    _bob_fails_during_the_pass_of(monkeypatch, home, carol, task.id)
+    carol.materialize()
+    assert _subject_in_file(layout, task.id) == "two"
+    Ledger.open(home, "main", "dave", long_lived=False).state()
+    assert _subject_in_file(layout, task.id) == "three"
