@@ -122,8 +122,16 @@ def terminal_width() -> int | None:
             return None
     except (AttributeError, ValueError):
         return None
+    # what shutil.get_terminal_size((100, 24)) answers, without importing shutil
     try:
-        return os.get_terminal_size(sys.stdout.fileno()).columns or 100
+        return max(int(columns), 0) or _terminal_columns()
+    except ValueError:
+        return _terminal_columns()
+
+
+def _terminal_columns() -> int:
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 100  # type: ignore[union-attr]
     except (AttributeError, ValueError, OSError):
         return 100
 
