@@ -65,7 +65,12 @@ class Watcher:
 
     def stop(self) -> int:
         self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=20)
+        try:
+            code = self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()  # (never left behind a failed test)
+            self.proc.wait()
+            raise
         for stream in (self.proc.stdout, self.proc.stderr):
             assert stream is not None
             stream.close()
