@@ -68,11 +68,13 @@ class Baselines:
         self.pending = False  # the last pass left something undone
         self.grain: int | None = None  # the file system's timestamp granularity (ns)
         self.opened_ns = 0  # when this pass began
+        self._read_stamp: object = None  # folder.json as this pass read it
 
     def __enter__(self) -> Baselines:
         self.opened_ns = time.time_ns()
         self.dir = self.layout.open("view")
         raw = None if self.dir is None else self._json("folder.json")
+        self._read_stamp = raw  # (as read: ``_overtaken`` compares it with the disk's later)
         if isinstance(raw, dict):
             folder = raw.get("folder")
             self.folder = folder if isinstance(folder, list) else None
@@ -82,7 +84,7 @@ class Baselines:
             grain = raw.get("grain")
             self.grain = grain if type(grain) is int and 0 <= grain <= MAX_GRAIN_NS else None
         carry = self.carry
-        if carry is not None and self.at is not None and self.pending and self.at >= carry.since_ns:
+        if carry is not None and carry and self.pending and raw != carry.seen:
             carry.clear()  # a later pass left work undone (a failed write): re-look, not trust
         if carry is not None and carry.stamp is not None:
             if self.at is not None and self.at > carry.stamp[1]:
@@ -108,7 +110,7 @@ class Baselines:
         if self.dirty or self._changed:
             self._writable()
         if self.dir is not None:
-            if (self.dirty or self._changed) and self._overtaken():
+            if (self.dirty or self._changed or self._mine or self.carry) and self._overtaken():
                 self._only_removals()
             try:
                 if self.dirty and self.grain is None:
@@ -127,16 +129,12 @@ class Baselines:
             self.dir.close()
 
     def _overtaken(self) -> bool:
-        """Whether another process's pass left work undone since this one began: a
-        write of a newer version of some task failed, and removed its file's stat.
-        A file this pass found current may be that one."""
+        """Whether another process's pass left work undone since this one read the stamp:
+        a write of a newer version of some task failed, and removed its file's stat. A
+        file this pass found current may be that one. (Stamps are compared, not their
+        times: a writer takes its ``at`` before it writes, and clocks can step back.)"""
         now = self._json("folder.json")
-        return (
-            isinstance(now, dict)
-            and now.get("pending") is True
-            and type(now.get("at")) is int
-            and now["at"] >= self.opened_ns
-        )
+        return isinstance(now, dict) and now.get("pending") is True and now != self._read_stamp
 
     def _only_removals(self) -> None:
         """Write none of the stats this pass (or the carry) vouches for, and no stamp
@@ -156,7 +154,7 @@ class Baselines:
         carry = self.carry
         assert carry is not None
         stamp = (self.folder, at, self.pending, self.grain) if self.dirty else None
-        carry.take(self._mine, stamp, self.opened_ns)
+        carry.take(self._mine, stamp, self._read_stamp)
         self._changed.clear()
         self.dirty = False
         if not carry.due() and not self.pending:

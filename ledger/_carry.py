@@ -22,17 +22,18 @@ Stamp = tuple[list[int] | None, int, bool, int | None]
 @dataclass
 class Carry:
     """The stats (per stats shard, by file name; None: removed) and the stamp not
-    written yet, and since when (monotonic seconds; ``since_ns``: wall clock).
+    written yet, and since when (monotonic seconds); ``seen``: the folder's stamp
+    on disk as the first pass carried read it.
 
-    Another process's pass after that which left work undone (``pending``: a
-    write that failed, which removes its file's stat) drops them all: one of
-    them may vouch for a file that is now behind the ledger (``Baselines``).
+    A pending stamp on disk other than ``seen`` (another process's pass that
+    left work undone since: a write that failed, which removes its file's stat)
+    drops them all: one may vouch for a file now behind the ledger (``Baselines``).
     """
 
     stamp: Stamp | None = None
     stats: dict[str, dict[str, list[int | str] | None]] = field(default_factory=dict)
     since: float = 0.0
-    since_ns: int = 0  # when the first pass carried began (wall clock, as stamps' ``at``)
+    seen: object = None
 
     def __bool__(self) -> bool:
         return self.stamp is not None or bool(self.stats)
@@ -43,14 +44,14 @@ class Carry:
 
     def take(
         self, stats: dict[str, dict[str, list[int | str] | None]], stamp: Stamp | None,
-        opened_ns: int,
+        seen: object,
     ) -> None:  # fmt: skip
         """Carry a pass's changed stats (by shard) and its stamp (None: unchanged);
-        ``opened_ns``: when that pass began (what it saw, it saw from then on)."""
+        ``seen``: the folder's stamp as that pass read it."""
         if not (stats or stamp is not None):
             return
         if not self:
-            self.since, self.since_ns = time.monotonic(), opened_ns
+            self.since, self.seen = time.monotonic(), seen
         for shard, changed in stats.items():
             self.stats.setdefault(shard, {}).update(changed)
         if stamp is not None:

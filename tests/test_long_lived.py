@@ -353,3 +353,70 @@ def test_a_short_pass_never_stamps_over_a_write_that_failed_during_it(
     assert _subject_in_file(layout, task.id) == "two"
     Ledger.open(home, "main", "dave", long_lived=False).state()
     assert _subject_in_file(layout, task.id) == "three"
+
+
+def test_a_pass_that_only_confirms_never_vouches_for_a_failed_write(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As above, in a busy folder whose stamp a pass leaves as it was: Alice's pass
+    only confirms files (nothing of its own to write but what her carry holds, due)."""
+    import ledger._carry as carry
+    from ledger._settled import flush
+
+    monkeypatch.setattr(carry, "FLUSH_S", 1e9)  # (carried however slow the machine is)
+    layout = Layout.of(home, "main")
+    alice = Ledger.open(home, "main", "alice")
+    task = alice.create(Edits(subject="two"))
+    assert alice._carry is not None
+    flush(layout, alice._carry)
+    _age(layout.view / f"{task.id}.json")
+    os.utime(layout.view)  # Claude Code just wrote something: the folder is busy
+    Ledger.open(home, "main", "carol", long_lived=False).state()
+    stamp = json.loads((layout.root / "view" / "folder.json").read_text())
+    assert stamp["folder"] is None and stamp["pending"] is False  # (untrusted, settled)
+    _bob_fails_during_the_pass_of(monkeypatch, home, alice, task.id)
+    monkeypatch.setattr(carry, "FLUSH_S", 0.0)
+    alice.materialize()
+    flush(layout, alice._carry)
+    assert _subject_in_file(layout, task.id) == "two"
+    Ledger.open(home, "main", "dave", long_lived=False).state()
+    assert _subject_in_file(layout, task.id) == "three"
+
+
+def test_an_idle_pass_never_writes_a_carry_a_failed_write_overtook(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alice carries her file's confirmation; a pass of hers with nothing of its own
+    (``settled()``, say) is open while Bob's newer write of that file fails, and her
+    carry falls due at its end: it is dropped, not written."""
+    import ledger._carry as carry
+    from ledger._baseline import Baselines
+    from ledger._fs import Dir
+    from ledger._settled import flush
+
+    monkeypatch.setattr(carry, "FLUSH_S", 1e9)  # (carried however slow the machine is)
+    layout = Layout.of(home, "main")
+    alice = Ledger.open(home, "main", "alice")
+    task = alice.create(Edits(subject="two"))
+    assert alice._carry is not None
+    flush(layout, alice._carry)
+    _age(layout.view / f"{task.id}.json")
+    alice.materialize()  # (confirms her old file: carried, not written)
+    assert alice._carry.stats
+    real_write = Dir.write_atomic
+
+    def failing(self: Dir, name: str, data: bytes, mode: int = 0o644) -> os.stat_result:
+        if name == f"{task.id}.json":
+            raise OSError(5, "Input/output error")
+        return real_write(self, name, data, mode)
+
+    with Baselines(layout, alice._carry):
+        monkeypatch.setattr(Dir, "write_atomic", failing)
+        bob = Ledger.open(home, "main", "bob", long_lived=False)
+        bob.update(task.id, Edits(subject="three"))
+        assert any("task files not updated" in w for w in bob.warnings), bob.warnings
+        monkeypatch.setattr(Dir, "write_atomic", real_write)
+        monkeypatch.setattr(carry, "FLUSH_S", 0.0)
+    flush(layout, alice._carry)
+    Ledger.open(home, "main", "dave", long_lived=False).state()
+    assert _subject_in_file(layout, task.id) == "three"
