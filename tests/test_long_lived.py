@@ -221,7 +221,6 @@ def test_a_carried_stat_never_hides_a_write_that_failed_after_it(
     the next reader writes Bob's version. (Her file's stat was written before, which
     Bob's pass removes; or it was only ever carried, which his pass cannot touch.)"""
     import ledger._carry as carry
-    from ledger._fs import Dir
     from ledger._settled import flush
 
     monkeypatch.setattr(carry, "FLUSH_S", 1e9)  # (carried however slow the machine is)
@@ -240,19 +239,7 @@ def test_a_carried_stat_never_hides_a_write_that_failed_after_it(
     else:
         task = alice.create(Edits(subject="two"))
     assert alice._carry.stats and alice._carry.stamp is None  # her file's stat, only
-
-    real = Dir.write_atomic
-
-    def failing(self: Dir, name: str, data: bytes, mode: int = 0o644) -> os.stat_result:
-        if name == f"{task.id}.json":
-            raise OSError(5, "Input/output error")
-        return real(self, name, data, mode)
-
-    monkeypatch.setattr(Dir, "write_atomic", failing)
-    bob = Ledger.open(home, "main", "bob", long_lived=False)
-    bob.update(task.id, Edits(subject="three"))
-    assert any("task files not updated" in w for w in bob.warnings)
-    monkeypatch.setattr(Dir, "write_atomic", real)
+    _bob_fails_to_write(monkeypatch, home, task.id)
     assert json.loads((layout.view / f"{task.id}.json").read_text())["subject"] == "two"
 
     flush(layout, alice._carry)  # (alice exits)
@@ -276,27 +263,36 @@ def _bob_fails_during_the_pass_of(
     """Right after ``ledger``'s next pass over the folder has looked at the files (and
     before it writes what it found), Bob commits a newer version of the task and fails
     to write its file: his pass removes the file's stat and leaves the stamp pending."""
-    from ledger._fs import Dir
     from ledger._view import View
 
-    real_pass, real_write = View._pass, Dir.write_atomic
+    real_pass = View._pass
+
+    def pass_then_bob(self: View, *args: Any, **kwargs: Any) -> None:
+        real_pass(self, *args, **kwargs)
+        if self is ledger._view:
+            monkeypatch.setattr(View, "_pass", real_pass)
+            _bob_fails_to_write(monkeypatch, home, task_id)
+
+    monkeypatch.setattr(View, "_pass", pass_then_bob)
+
+
+def _bob_fails_to_write(monkeypatch: pytest.MonkeyPatch, home: Path, task_id: str) -> None:
+    """Bob commits a newer version of the task ("three") and fails to write its file
+    (an I/O error): his pass removes the file's stat and leaves the stamp pending."""
+    from ledger._fs import Dir
+
+    real_write = Dir.write_atomic
 
     def failing(self: Dir, name: str, data: bytes, mode: int = 0o644) -> os.stat_result:
         if name == f"{task_id}.json":
             raise OSError(5, "Input/output error")
         return real_write(self, name, data, mode)
 
-    def pass_then_bob(self: View, *args: Any, **kwargs: Any) -> None:
-        real_pass(self, *args, **kwargs)
-        if self is ledger._view:
-            monkeypatch.setattr(View, "_pass", real_pass)
-            monkeypatch.setattr(Dir, "write_atomic", failing)
-            bob = Ledger.open(home, "main", "bob", long_lived=False)
-            bob.update(task_id, Edits(subject="three"))
-            assert any("task files not updated" in w for w in bob.warnings), bob.warnings
-            monkeypatch.setattr(Dir, "write_atomic", real_write)
-
-    monkeypatch.setattr(View, "_pass", pass_then_bob)
+    monkeypatch.setattr(Dir, "write_atomic", failing)
+    bob = Ledger.open(home, "main", "bob", long_lived=False)
+    bob.update(task_id, Edits(subject="three"))
+    assert any("task files not updated" in w for w in bob.warnings), bob.warnings
+    monkeypatch.setattr(Dir, "write_atomic", real_write)
 
 
 @pytest.mark.parametrize("due", [False, True], ids=["carried", "written-by-that-pass"])
@@ -391,7 +387,6 @@ def test_an_idle_pass_never_writes_a_carry_a_failed_write_overtook(
     carry falls due at its end: it is dropped, not written."""
     import ledger._carry as carry
     from ledger._baseline import Baselines
-    from ledger._fs import Dir
     from ledger._settled import flush
 
     monkeypatch.setattr(carry, "FLUSH_S", 1e9)  # (carried however slow the machine is)
@@ -403,19 +398,8 @@ def test_an_idle_pass_never_writes_a_carry_a_failed_write_overtook(
     _age(layout.view / f"{task.id}.json")
     alice.materialize()  # (confirms her old file: carried, not written)
     assert alice._carry.stats
-    real_write = Dir.write_atomic
-
-    def failing(self: Dir, name: str, data: bytes, mode: int = 0o644) -> os.stat_result:
-        if name == f"{task.id}.json":
-            raise OSError(5, "Input/output error")
-        return real_write(self, name, data, mode)
-
     with Baselines(layout, alice._carry):
-        monkeypatch.setattr(Dir, "write_atomic", failing)
-        bob = Ledger.open(home, "main", "bob", long_lived=False)
-        bob.update(task.id, Edits(subject="three"))
-        assert any("task files not updated" in w for w in bob.warnings), bob.warnings
-        monkeypatch.setattr(Dir, "write_atomic", real_write)
+        _bob_fails_to_write(monkeypatch, home, task.id)
         monkeypatch.setattr(carry, "FLUSH_S", 0.0)
     flush(layout, alice._carry)
     Ledger.open(home, "main", "dave", long_lived=False).state()
