@@ -84,7 +84,8 @@ def default_session() -> str:
 
 
 def _user() -> str:
-    """``getpass.getuser``'s answer, without its imports (termios, pwd on a miss)."""
+    """``getpass.getuser``'s answer without importing ``getpass`` (and termios); ``pwd`` only
+    when no variable names the user."""
     for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
         user = os.environ.get(name)
         if user:
