@@ -257,6 +257,33 @@ def _subject_in_file(layout: Layout, task_id: str) -> str:
     return str(json.loads((layout.view / f"{task_id}.json").read_text())["subject"])
 
 
+def _alice_wrote_two(monkeypatch: pytest.MonkeyPatch, home: Path) -> tuple[Layout, Ledger, Any]:
+    """Alice (long-lived, carrying however slow the machine is) made a task "two";
+    everything is on disk, and its file is old (a pass without the lock may vouch
+    for it)."""
+    import ledger._carry as carry
+    from ledger._settled import flush
+
+    monkeypatch.setattr(carry, "FLUSH_S", 1e9)
+    layout = Layout.of(home, "main")
+    alice = Ledger.open(home, "main", "alice")
+    task = alice.create(Edits(subject="two"))
+    assert alice._carry is not None
+    flush(layout, alice._carry)
+    _age(layout.view / f"{task.id}.json")
+    return layout, alice, task
+
+
+def _the_next_reader_writes_bobs(
+    home: Path, layout: Layout, task_id: str, *, stale: bool = True
+) -> None:
+    """The file still says "two" (``stale``); a new reader's pass writes Bob's "three"."""
+    if stale:
+        assert _subject_in_file(layout, task_id) == "two"
+    Ledger.open(home, "main", "reader", long_lived=False).state()
+    assert _subject_in_file(layout, task_id) == "three"
+
+
 def _bob_fails_during_the_pass_of(
     monkeypatch: pytest.MonkeyPatch, home: Path, ledger: Ledger, task_id: str
 ) -> None:
@@ -305,21 +332,13 @@ def test_a_pass_never_vouches_for_a_file_whose_write_failed_during_it(
     import ledger._carry as carry
     from ledger._settled import flush
 
-    monkeypatch.setattr(carry, "FLUSH_S", 1e9)  # (carried however slow the machine is)
-    layout = Layout.of(home, "main")
-    alice = Ledger.open(home, "main", "alice")
-    task = alice.create(Edits(subject="two"))
-    assert alice._carry is not None
-    flush(layout, alice._carry)
-    _age(layout.view / f"{task.id}.json")
+    layout, alice, task = _alice_wrote_two(monkeypatch, home)
     _bob_fails_during_the_pass_of(monkeypatch, home, alice, task.id)
     if due:
         monkeypatch.setattr(carry, "FLUSH_S", 0.0)  # (her pass writes what it carries)
     alice.materialize()
     flush(layout, alice._carry)  # (alice exits)
-    assert _subject_in_file(layout, task.id) == "two"
-    Ledger.open(home, "main", "carol", long_lived=False).state()
-    assert _subject_in_file(layout, task.id) == "three"
+    _the_next_reader_writes_bobs(home, layout, task.id)
 
 
 def test_a_short_pass_never_stamps_over_a_write_that_failed_during_it(
@@ -346,9 +365,7 @@ def test_a_short_pass_never_stamps_over_a_write_that_failed_during_it(
     carol = Ledger.open(home, "main", "carol", long_lived=False)
     _bob_fails_during_the_pass_of(monkeypatch, home, carol, task.id)
     carol.materialize()
-    assert _subject_in_file(layout, task.id) == "two"
-    Ledger.open(home, "main", "dave", long_lived=False).state()
-    assert _subject_in_file(layout, task.id) == "three"
+    _the_next_reader_writes_bobs(home, layout, task.id)
 
 
 def test_a_pass_that_only_confirms_never_vouches_for_a_failed_write(
@@ -359,13 +376,7 @@ def test_a_pass_that_only_confirms_never_vouches_for_a_failed_write(
     import ledger._carry as carry
     from ledger._settled import flush
 
-    monkeypatch.setattr(carry, "FLUSH_S", 1e9)  # (carried however slow the machine is)
-    layout = Layout.of(home, "main")
-    alice = Ledger.open(home, "main", "alice")
-    task = alice.create(Edits(subject="two"))
-    assert alice._carry is not None
-    flush(layout, alice._carry)
-    _age(layout.view / f"{task.id}.json")
+    layout, alice, task = _alice_wrote_two(monkeypatch, home)
     os.utime(layout.view)  # Claude Code just wrote something: the folder is busy
     Ledger.open(home, "main", "carol", long_lived=False).state()
     stamp = json.loads((layout.root / "view" / "folder.json").read_text())
@@ -374,9 +385,7 @@ def test_a_pass_that_only_confirms_never_vouches_for_a_failed_write(
     monkeypatch.setattr(carry, "FLUSH_S", 0.0)
     alice.materialize()
     flush(layout, alice._carry)
-    assert _subject_in_file(layout, task.id) == "two"
-    Ledger.open(home, "main", "dave", long_lived=False).state()
-    assert _subject_in_file(layout, task.id) == "three"
+    _the_next_reader_writes_bobs(home, layout, task.id)
 
 
 def test_an_idle_pass_never_writes_a_carry_a_failed_write_overtook(
@@ -389,18 +398,11 @@ def test_an_idle_pass_never_writes_a_carry_a_failed_write_overtook(
     from ledger._baseline import Baselines
     from ledger._settled import flush
 
-    monkeypatch.setattr(carry, "FLUSH_S", 1e9)  # (carried however slow the machine is)
-    layout = Layout.of(home, "main")
-    alice = Ledger.open(home, "main", "alice")
-    task = alice.create(Edits(subject="two"))
-    assert alice._carry is not None
-    flush(layout, alice._carry)
-    _age(layout.view / f"{task.id}.json")
+    layout, alice, task = _alice_wrote_two(monkeypatch, home)
     alice.materialize()  # (confirms her old file: carried, not written)
     assert alice._carry.stats
     with Baselines(layout, alice._carry):
         _bob_fails_to_write(monkeypatch, home, task.id)
         monkeypatch.setattr(carry, "FLUSH_S", 0.0)
     flush(layout, alice._carry)
-    Ledger.open(home, "main", "dave", long_lived=False).state()
-    assert _subject_in_file(layout, task.id) == "three"
+    _the_next_reader_writes_bobs(home, layout, task.id, stale=False)
