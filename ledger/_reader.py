@@ -28,7 +28,7 @@ from ._state import State
 
 if TYPE_CHECKING:
     from ._log import Record
-    from ._model import Partial
+    from ._model import Partial, Task
     from ._replay import Replayer
 
 _SAVE_EVERY_S = 1.0  # a long-lived reader writes snapshots at most this often
@@ -154,10 +154,10 @@ class Reader:
             return None
         self.head = head
 
-        def load(shard: str) -> dict[str, object]:
+        def load(shard: str) -> dict[str, Task]:
             return {t: p.task for t, p in self._shard_tasks(shard, head).items()}
 
-        state = State(known, load, derived, head.aliases)  # type: ignore[arg-type]
+        state = State(known, load, derived, head.aliases)
         self._answer = (key, state)
         return state
 

@@ -275,10 +275,6 @@ class Shards:
         """A task as resolved (without derived edges), or None when unknown."""
         return self.settle(shard_of(task_id)).get(task_id)
 
-    def tasks_of(self, shard: str) -> dict[str, Task]:
-        """One shard's tasks without derived edges, as they stand now."""
-        return self.settle(shard).tasks()
-
     def frozen(self) -> Callable[[str], dict[str, Task]]:
         """A loader of every shard's tasks as they stand now, which later reads never change.
 
