@@ -5,9 +5,8 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import click
 
@@ -91,8 +90,7 @@ class TaskRef(click.ParamType):  # type: ignore[type-arg]
         return text
 
 
-@dataclass(frozen=True, slots=True)
-class Env:
+class Env(NamedTuple):
     """What a command receives: the opened ledger and the output mode."""
 
     ledger: Ledger

@@ -16,8 +16,8 @@ without this two readers of the same files could disagree.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 
+from ._datatype import datatype, field
 from ._errors import CacheBroken
 from ._ids import parse_log_name
 from ._log import LogWarning, Record, digest
@@ -27,7 +27,7 @@ Take = Callable[[str, int, Record], None]
 Held = tuple[str, int, Record, bytes]
 
 
-@dataclass(slots=True)
+@datatype
 class WriterProgress:
     """How far one writer's records have been accepted.
 

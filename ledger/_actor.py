@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from ._datatype import datatype
 from ._errors import ClaimHeld
 from ._model import Change, Task
 from ._state import State
 
 
-@dataclass(frozen=True, slots=True)
+@datatype(frozen=True)
 class Actor:
     """Who acts on a task, when, and what they found about its claim.
 

@@ -10,9 +10,9 @@ what the state skipped.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypedDict, Unpack
 
+from ._datatype import datatype
 from ._errors import StorageError
 from ._ids import parse_log_name
 from ._log import Cursor, LogWarning, Record, classify
@@ -73,7 +73,7 @@ def select(
     return out
 
 
-@dataclass(frozen=True, slots=True)
+@datatype(frozen=True)
 class Write:
     """One write of one register (a field, a metadata key or an edge) by one op.
 
@@ -113,7 +113,7 @@ def writes(records: Iterable[Record]) -> Iterator[Write]:
             yield Write(record, blocked, f"blockedBy.{record.task}", change)
 
 
-@dataclass(frozen=True, slots=True)
+@datatype(frozen=True)
 class Conflict:
     """A write whose value lost to a write that had not seen it.
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
-from dataclasses import dataclass
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
+from ._datatype import datatype
 from ._errors import CacheBroken
 from ._json import dumps_bytes
 from ._state import Key, Row
@@ -29,7 +29,7 @@ _SHARD_TOKEN = re.compile(r"[0-9a-f]{16}")  # crc32 of the snapshot, then of the
 TOKEN = re.compile(r"[0-9a-f]{12}")
 
 
-@dataclass(frozen=True, slots=True)
+@datatype(frozen=True)
 class LogMark:
     """Where a snapshot stopped reading one log, and the file as it was then.
 
@@ -256,7 +256,7 @@ def rows_in(columns: list[list[Any]]) -> list[Row]:
 # ---------------------------------------------------------------------- head
 
 
-@dataclass(slots=True)
+@datatype
 class Head:
     """What the cache covers and where it is.
 

@@ -11,7 +11,8 @@ finds the folder's stamp behind and compares the files.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+
+from ._datatype import datatype, field
 
 FLUSH_S = 1.0  # a long-lived process writes what it carries at most this often
 
@@ -19,7 +20,7 @@ FLUSH_S = 1.0  # a long-lived process writes what it carries at most this often
 Stamp = tuple[list[int] | None, int, bool, int | None]
 
 
-@dataclass
+@datatype(slots=False)
 class Carry:
     """The stats (per stats shard, by file name; None: removed) and the stamp not
     written yet, and since when (monotonic seconds); ``seen``: the folder's stamp

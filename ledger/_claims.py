@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from . import _json
 from ._actor import Actor
+from ._datatype import datatype
 from ._decide import plan_claim, plan_release
 from ._errors import Blocked, ClaimHeld, InvalidValue, NothingReady, StorageError, TaskDeleted
 from ._fs import Dir
@@ -38,7 +38,7 @@ _NAME = re.compile(r"(\d{10})\.json")
 _READ_ATTEMPTS = 5
 
 
-@dataclass(frozen=True, slots=True)
+@datatype(frozen=True)
 class Generation:
     """One published generation of a task's claim.
 
@@ -225,7 +225,7 @@ class ClaimCheck:
             self.publish(CLAIM, lease.until_ms)
 
 
-@dataclass
+@datatype(slots=False)
 class Claims:
     """Claim, release and ``ready --claim`` for one session.
 

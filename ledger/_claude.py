@@ -31,11 +31,11 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import _json
+from ._datatype import datatype
 from ._errors import ClaimHeld, LedgerError, StorageError
 from ._fs import Dir
 from ._ids import is_session, sanitize_session
@@ -170,7 +170,7 @@ def register_mcp(path: Path, command: str) -> bool:
 # -------------------------------------------------------------------- calls
 
 
-@dataclass(frozen=True, slots=True)
+@datatype(frozen=True)
 class HookAnswer:
     """What a hook call tells Claude Code: its exit code and stderr."""
 

@@ -10,15 +10,15 @@ tag or inject a statement.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
+from ._datatype import datatype
 from ._state import State
 
 _DOT_UNSAFE = re.compile(r'["\\\x00-\x1f\x7f-\x9f\u2028\u2029]')
 _MERMAID_UNSAFE = re.compile(r'["<>&#`\\\x00-\x1f\x7f-\x9f\u2028\u2029\[\]{}()|]')
 
 
-@dataclass(frozen=True, slots=True)
+@datatype(frozen=True)
 class DependencyGraph:
     """Nodes ``(id, short id, subject, status, ready)`` and edges ``(blocker, blocked)``."""
 

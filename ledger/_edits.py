@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
+from ._datatype import datatype, field
 from ._model import Json, Status
 
 
-@dataclass(frozen=True, slots=True)
+@datatype(frozen=True)
 class Edits:
     """The field edits of a create or update request (None: leave as is).
 

@@ -36,8 +36,8 @@ import json
 import os
 import socket
 import time
-from dataclasses import dataclass, field
 
+from ._datatype import datatype, field
 from ._errors import SyncError
 from ._fs import Dir
 from ._git import git
@@ -50,7 +50,7 @@ BRANCH = "taskledger/{view}"
 _ATTEMPTS = 20
 
 
-@dataclass(slots=True)
+@datatype
 class Synced:
     """What one sync did.
 

@@ -206,7 +206,7 @@ class Index:
 
     def with_edges(self, task: Task) -> Task:
         """A task (without derived edges) as a state shows it."""
-        from dataclasses import replace
+        from ._datatype import replace
 
         edges = self.edges()
         blocks = edges.blocks.get(task.id, ())

@@ -28,9 +28,9 @@ safely when several processes start at once.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
+from ._datatype import datatype
 from ._errors import StorageError
 from ._fs import Dir, NotRegular
 from ._ids import (
@@ -106,7 +106,7 @@ def _host() -> str:
         return "localhost"
 
 
-@dataclass(frozen=True, slots=True)
+@datatype(frozen=True)
 class Layout:
     """The folders of one list.
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from . import _json
+from ._datatype import datatype
 from ._errors import BadRecord, StorageError, UnknownVersion
 from ._fs import Dir
 from ._hashing import sha256
@@ -204,7 +204,7 @@ class Line(NamedTuple):
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@datatype(frozen=True)
 class LogWarning:
     """A problem found while reading a log; the line was skipped.
 
@@ -249,7 +249,7 @@ def torn_tail(name: str, cursor: Cursor) -> LogWarning:
     )
 
 
-@dataclass(slots=True)
+@datatype
 class Cursor:
     """How far a log has been read: the next byte and the next line number.
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TypeAlias
 
+from ._datatype import datatype, field
 from ._timeparse import iso_ms
 
 Json: TypeAlias = "bool | int | float | str | list[Json] | dict[str, Json] | None"
@@ -41,7 +41,7 @@ class OpKind(enum.StrEnum):
 SCALAR_FIELDS = ("subject", "activeForm", "status", "owner", "deleted", "lease", "native")
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@datatype(frozen=True, order=True)
 class Hlc:
     """A hybrid logical clock reading: wall milliseconds plus a counter.
 
@@ -84,7 +84,7 @@ MAX_HLC_MS = 1 << 53
 MAX_COUNTER = 1 << 32
 
 
-@dataclass(frozen=True, slots=True)
+@datatype(frozen=True)
 class Stamp:
     """Who wrote something, and when.
 
@@ -128,7 +128,7 @@ class Stamp:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@datatype(frozen=True)
 class Change:
     """One field's change as the writer saw it.
 
@@ -177,7 +177,7 @@ def _pairs_from(raw: object, what: str) -> Pairs:
     return tuple((str(k), Change.from_json(v)) for k, v in raw.items())
 
 
-@dataclass(frozen=True, slots=True)
+@datatype(frozen=True)
 class Op:
     """One operation: the readable description of what a record changes.
 
@@ -267,7 +267,7 @@ class Op:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@datatype(frozen=True)
 class Lease:
     """A claim's lease as the logs record it.
 
@@ -291,7 +291,7 @@ class Lease:
         return iso_ms(self.until_ms)
 
 
-@dataclass(frozen=True, slots=True)
+@datatype(frozen=True)
 class Note:
     """A note (handoff text) appended to a task."""
 
@@ -299,7 +299,7 @@ class Note:
     stamp: Stamp
 
 
-@dataclass(frozen=True, slots=True)
+@datatype(frozen=True)
 class Task:
     """A task as every reader that has read the same records sees it.
 
@@ -371,7 +371,7 @@ def sorted_pairs(
     return tuple(sorted(pairs, key=lambda kv: kv[0]))
 
 
-@dataclass(slots=True)
+@datatype
 class Partial:
     """A task resolved on its own, before edges between tasks are derived.
 

@@ -19,7 +19,6 @@ and a field it did not change is simply set.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from . import _json
@@ -32,6 +31,7 @@ from ._checks import (
     check_meta_value,
     check_text,
 )
+from ._datatype import datatype
 from ._errors import InvalidValue
 from ._model import Change, Json, Op, OpKind, Task
 from ._state import State
@@ -42,7 +42,7 @@ _KEYS = ("id", "subject", "description", "activeForm", "status", "owner", "block
          "blockedBy", "metadata")  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
+@datatype(frozen=True)
 class FileTask:
     """A task as one of Claude Code's files holds it (ids as the folder names them).
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from ._datatype import datatype, field
 
 
-@dataclass(slots=True)
+@datatype
 class Outcome:
     """What a pass over the folder did.
 

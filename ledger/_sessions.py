@@ -22,9 +22,9 @@ import os
 import secrets
 import socket
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 
 from . import _json
+from ._datatype import datatype
 from ._layout import Layout
 from ._log import Record
 from ._state import Row, State
@@ -33,7 +33,7 @@ from ._state import Row, State
 _FORGET_MS = 24 * 3600 * 1000
 
 
-@dataclass(frozen=True, slots=True)
+@datatype(frozen=True)
 class Presence:
     """One running process of a session, as its presence file says.
 
@@ -189,7 +189,7 @@ class Beacon:
             pass
 
 
-@dataclass(frozen=True, slots=True)
+@datatype(frozen=True)
 class SessionInfo:
     """A session as the logs, leases and presence files show it.
 

@@ -20,10 +20,10 @@ is kept as its encoded state until needed again.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ._cache_format import Partials
+from ._datatype import datatype, field
 from ._doc import Shard
 from ._errors import CacheBroken, RejectedUpdate
 from ._fold import Memo, resolve_task
@@ -42,7 +42,7 @@ APPLY_AT = 4096
 _EXTRACT_ALL = 24  # resolving this many tasks of a shard: export the whole shard at once
 
 
-@dataclass(slots=True)
+@datatype
 class _Slot:
     doc: Shard | None = None
     encoded: bytes | None = None  # the document's state while it is out of memory

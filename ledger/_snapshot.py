@@ -32,7 +32,6 @@ import os
 import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import _json
@@ -45,6 +44,7 @@ from ._cache_format import (
     rows_in,
     rows_out,
 )
+from ._datatype import datatype
 from ._errors import CacheBroken
 from ._fs import Dir
 from ._ids import is_task_id, shard_of
@@ -62,9 +62,10 @@ GRACE_S = 120.0  # unreferenced files younger than this may still be read by som
 COMPACT_AT = 512
 COMPACT_SHARE = 8
 MAX_SEGMENTS = 16  # or this many deltas (each one more small file for a reader to open)
+SHARDS_KEPT = 8  # shards' decoded tasks a Snapshot keeps (the oldest read is dropped first)
 
 
-@dataclass(slots=True)
+@datatype
 class Base:
     """What a snapshot gives a replayer to start from.
 
@@ -113,6 +114,9 @@ class Snapshot:
         # the last rows and edges read, by their tokens (files never change under a token)
         self._rows: tuple[tuple[str, ...], dict[str, Row]] | None = None
         self._edges: tuple[str, tuple[RawEdges, Edges]] | None = None
+        #: the last shards' tasks read, by shard and token (each task decoded once
+        #: per process: an update's read, its writer's base and its new state share them)
+        self._tasks: dict[tuple[str, str], tuple[Partials, dict[int, int]]] = {}
 
     def shard_dir(self, create: bool) -> Dir:
         if self._shards is None:
@@ -307,9 +311,21 @@ class Snapshot:
     def shard_tasks(self, shard: str, token: str) -> tuple[Partials, dict[int, int]]:
         """One shard's resolved tasks (each read when asked) and declared clocks.
 
+        The tasks are shared by every caller asking for the same token (its
+        file never changes): copy them before changing them.
+
         Raises:
             CacheBroken: for a missing or damaged file, and (when asked) a malformed task.
         """
+        found = self._tasks.get((shard, token))
+        if found is None:
+            found = self._read_shard_tasks(shard, token)
+            if len(self._tasks) >= SHARDS_KEPT:
+                del self._tasks[next(iter(self._tasks))]
+            self._tasks[shard, token] = found
+        return found[0], dict(found[1])
+
+    def _read_shard_tasks(self, shard: str, token: str) -> tuple[Partials, dict[int, int]]:
         data = self._shard_file(shard, token, "json", token[8:])
         try:
             raw = _json.loads(data, depth=None)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, NamedTuple
 
+from ._datatype import datatype, replace
 from ._errors import Ambiguous, NotFound
 from ._ids import shard_of
 
@@ -69,7 +69,7 @@ class Row(NamedTuple):
         return self.lease_holder if self.lease_until > now_ms else None
 
 
-@dataclass(frozen=True, slots=True)
+@datatype(frozen=True)
 class Edges:
     """Edges as every reader derives them.
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 
 from ._append import Appender
+from ._datatype import datatype, field
 from ._errors import BadRecord, StorageError
 from ._fs import Dir
 from ._ids import log_name
@@ -28,7 +28,7 @@ from ._log import GENESIS, Cursor, LogWarning, Record, classify, digest, parse_r
 _TAIL = 1 << 16
 
 
-@dataclass(slots=True)
+@datatype
 class Received:
     """What one ``receive`` did.
 

@@ -16,9 +16,8 @@ crash leaves behind, and is reported as a warning, not as tampering.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from . import _json
+from ._datatype import datatype, field
 from ._entries import DESCRIPTION, NOTES
 from ._errors import StorageError
 from ._fold import parse_entry, parse_note
@@ -32,7 +31,7 @@ ERROR = "error"
 WARNING = "warning"
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@datatype(frozen=True, order=True)
 class Problem:
     """One finding of ``verify``.
 
@@ -55,7 +54,7 @@ class Problem:
         return f"{where}: {self.severity}: {self.message}"
 
 
-@dataclass(slots=True)
+@datatype
 class Report:
     """Everything ``verify`` found.
 

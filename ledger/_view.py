@@ -26,11 +26,11 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from ._baseline import Baselines
 from ._carry import Carry
 from ._cclock import Busy, LockDir, raise_highwatermark, restore_highwatermark
+from ._datatype import datatype
 from ._errors import StorageError
 from ._fs import Dir, NotRegular
 from ._ids import is_native_id, is_task_id
@@ -54,7 +54,7 @@ Record = Callable[[str, Callable[[State, str], Op | None]], State]
 NATIVE_SESSION = "claude-code"
 
 
-@dataclass
+@datatype(slots=False)
 class View:
     """One list's Claude Code folder, kept in line with the ledger.
 

@@ -21,10 +21,10 @@ import asyncio
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ._audit import touches
+from ._datatype import datatype
 from ._errors import StorageError
 from ._log import Record
 from ._model import Task
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from ._ledger import Ledger
 
 
-@dataclass(frozen=True, slots=True)
+@datatype(frozen=True)
 class LiveEvent:
     """One op that just landed.
 
@@ -50,7 +50,7 @@ class LiveEvent:
     task: Task | None
 
 
-@dataclass(frozen=True, slots=True)
+@datatype(frozen=True)
 class Filter:
     """Which ops a follower hands out.
 

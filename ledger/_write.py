@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ._append import Appender
+from ._datatype import datatype, field
 from ._doc import write_op
 from ._errors import BadRecord, CacheBroken, InvalidValue, StorageError
 from ._ids import log_name, new_task_id, shard_of
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 Decide = Callable[[State, str], Op | None]
 
 
-@dataclass(frozen=True, slots=True)
+@datatype(frozen=True)
 class Committed:
     """What a write appended.
 
@@ -74,7 +74,7 @@ class Committed:
         return out
 
 
-@dataclass
+@datatype(slots=False)
 class Writer:
     """The appends of one session on one list.
 

@@ -1,0 +1,143 @@
+"""``ledger._datatype`` behaves as ``dataclasses`` does for every feature the ledger uses."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import pytest
+
+from ledger import _datatype
+
+
+def _pair(frozen: bool, order: bool = False) -> tuple[type, type]:
+    """The same declaration made by dataclasses and by datatype."""
+    made = []
+    for decorate, field in (
+        (dataclasses.dataclass(frozen=frozen, order=order, slots=True), dataclasses.field),
+        (_datatype.datatype(frozen=frozen, order=order), _datatype.field),
+    ):
+
+        class Point:
+            x: int
+            y: str = "y"
+            tags: tuple[str, ...] = field(default=())
+            seen: list[int] = field(default_factory=list)
+
+            def total(self) -> int:
+                return self.x + len(self.seen)
+
+        made.append(decorate(Point))
+    return made[0], made[1]
+
+
+@pytest.mark.parametrize("frozen", [True, False])
+def test_construction_repr_and_equality_match(frozen: bool) -> None:
+    dc, dt = _pair(frozen)
+    for args, kwargs in (((1,), {}), ((2, "b"), {"tags": ("t",)}), ((), {"x": 3, "seen": [4]})):
+        a, b = dc(*args, **kwargs), dt(*args, **kwargs)
+        assert repr(a).replace("_pair.<locals>.", "") == repr(b).replace("_pair.<locals>.", "")
+        assert b == dt(*args, **kwargs) and b != dt(99)
+        assert b.total() == a.total()
+        assert (b == a) is False  # another class is never equal, as with dataclasses
+    assert dt(1).seen is not dt(1).seen  # a factory per instance
+    with pytest.raises(TypeError):
+        dt()  # a field without a default is required
+    with pytest.raises(TypeError):
+        dt(1, nope=2)
+
+
+def test_frozen_values_hash_and_refuse_changes() -> None:
+    _, dt = _pair(frozen=True)
+    value = dt(1, tags=("a",))
+    with pytest.raises(TypeError):
+        hash(value)  # (its list field is unhashable, as with dataclasses)
+    hashable = dt(1, tags=("a",), seen=())
+    assert hash(hashable) == hash(dt(1, tags=("a",), seen=()))
+    assert len({hashable, dt(1, tags=("a",), seen=()), dt(2, seen=())}) == 2
+    with pytest.raises(AttributeError):
+        value.x = 2
+    with pytest.raises(AttributeError):
+        del value.x
+    with pytest.raises(AttributeError):
+        value.other = 1  # slots: no attribute outside the fields
+    assert not hasattr(value, "__dict__")
+
+
+def test_mutable_values_change_and_are_unhashable() -> None:
+    dc, dt = _pair(frozen=False)
+    value = dt(1)
+    value.x = 5
+    assert value.x == 5
+    assert dc.__hash__ is None and dt.__hash__ is None
+    with pytest.raises(TypeError):
+        hash(value)
+
+
+def test_order_matches() -> None:
+    dc, dt = _pair(frozen=True, order=True)
+    cases = [(1, "a"), (1, "b"), (0, "z"), (2, "a")]
+    assert sorted(cases, key=lambda c: dc(*c)) == sorted(cases, key=lambda c: dt(*c))
+    assert dt(1) <= dt(1) and dt(1) < dt(2) and dt(2) > dt(1) and dt(2) >= dt(2)
+    with pytest.raises(TypeError):
+        assert dt(1) < 2
+
+
+def test_replace_matches_and_skips_init_false_fields() -> None:
+    dc, dt = _pair(frozen=True)
+    assert dataclasses.replace(dc(1), y="n").y == _datatype.replace(dt(1), y="n").y == "n"
+    assert _datatype.replace(dt(1, tags=("a",)), x=2) == dt(2, tags=("a",))
+
+    @_datatype.datatype
+    class Held:
+        name: str
+        cache: int | None = _datatype.field(default=None, init=False)
+
+    held = Held("a")
+    held.cache = 3
+    assert _datatype.replace(held, name="b").cache is None  # (dataclasses: the same)
+    with pytest.raises(TypeError):
+        Held("a", 3)  # type: ignore[call-arg]
+
+
+def test_a_method_the_class_writes_wins() -> None:
+    @_datatype.datatype(frozen=True)
+    class Named:
+        name: str
+
+        def __repr__(self) -> str:
+            return f"<{self.name}>"
+
+    assert repr(Named("a")) == "<a>"
+
+
+def test_declarations_it_does_not_support_are_refused() -> None:
+    with pytest.raises(TypeError):
+        _datatype.field()
+
+    class Base:
+        pass
+
+    with pytest.raises(TypeError):
+
+        @_datatype.datatype
+        class Child(Base):
+            x: int
+
+    with pytest.raises(TypeError):
+
+        @_datatype.datatype
+        class Late:
+            x: int = 1
+            y: int
+
+
+def test_the_write_path_imports_no_dataclasses() -> None:
+    code = (
+        "import sys, cli._main, ledger, ledger._ledger, ledger._write, ledger._view, "
+        "ledger._claims, ledger._model, ledger._replay, ledger._snapshot\n"
+        "print('dataclasses' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
