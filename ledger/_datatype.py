@@ -3,8 +3,8 @@
 Every command is a fresh process, and ``dataclasses`` builds each class by
 compiling five to eight generated functions one at a time and then creating
 the class a second time for its slots: ~1 ms a class on the 2-core machine,
-~25 ms for the forty value types an update imports (a quarter of the
-command; docs/performance.md). ``datatype`` writes the same methods for the
+~27 ms for the value types an update imports (a quarter of the
+command here; docs/performance.md). ``datatype`` writes the same methods for the
 subset of features the ledger uses -- ``__init__`` (defaults, factories,
 ``init=False``), ``__repr__``, ``__eq__``, ``__hash__`` and read-only fields
 when frozen, ordering when asked, ``__slots__`` -- as one source compiled
