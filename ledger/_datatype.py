@@ -12,9 +12,9 @@ once, so a class costs ~0.3 ms. Declarations read as with dataclasses and
 type-check the same (``dataclass_transform``); ``tests/test_datatype.py`` holds
 the two to the same behaviour.
 
-Not supported (nothing here uses them): inheritance,
-``__post_init__``, ``InitVar``/``ClassVar`` fields, ``kw_only``, pickling of
-frozen values, ``dataclasses.fields``/``asdict`` (use ``replace`` here).
+Not supported (nothing here uses them): inheritance and ``ClassVar``/``InitVar``
+fields (both refused), ``__post_init__``, ``kw_only``, ``dataclasses.fields``/
+``asdict`` (use ``replace`` here).
 """
 
 from __future__ import annotations
@@ -92,28 +92,47 @@ def _source(
         ):
             lines += [f"def {method}(self, name{args}):"]
             lines += [f" raise AttributeError(f'cannot {verb} field {{name!r}}')"]
+        # (copy and pickle restore a frozen value's slots past its __setattr__)
+        lines += ["def __getstate__(self):", f" return {mine}"]
+        lines += ["def __setstate__(self, state):", f" for n, v in zip({tuple(names)!r}, state):"]
+        lines += ["  _set(self, n, v)"]
     return "\n".join(lines), env, tuple(p.partition("=")[0] for p in params)
 
 
 def _build(cls: type, frozen: bool, order: bool, slots: bool) -> type:
     # (the class's own annotations, unevaluated: inspect is not imported for this)
-    names = list(cls.__dict__.get("__annotations__", {}))  # noqa: RUF063
+    annotations: dict[str, Any] = cls.__dict__.get("__annotations__", {})  # noqa: RUF063
+    names = list(annotations)
     if cls.__bases__ != (object,):
         raise TypeError(f"datatype {cls.__name__}: a datatype does not inherit")
+    if any("ClassVar" in str(a) or "InitVar" in str(a) for a in annotations.values()):
+        raise TypeError(f"datatype {cls.__name__}: ClassVar and InitVar are not supported")
     source, env, init = _source(cls, names, frozen, order)
     methods: dict[str, Any] = {}
+    env["__name__"] = cls.__module__
     exec(source, env, methods)  # (the source is built above from the class's field names)
     body = {k: v for k, v in cls.__dict__.items() if k not in ("__dict__", "__weakref__")}
     for name in names:
-        body.pop(name, None)  # (defaults live in __init__; a slot cannot have one)
+        found = body.pop(name, _MISSING)
+        if isinstance(found, _Field):
+            found = found.default
+        if not slots and found is not _MISSING:
+            body[name] = (
+                found  # (without slots the default stays on the class, as with dataclasses)
+            )
+    # (Python sets __hash__ = None in a class that writes __eq__ alone; dataclasses and
+    # this decorator then still give a frozen class its hash)
+    implicit = body.get("__hash__", _MISSING) is None and "__eq__" in body
     for name, method in methods.items():
-        if name not in body:  # (a method the class writes itself wins, as with dataclasses)
+        if name not in body or (name == "__hash__" and implicit):
             method.__qualname__ = f"{cls.__qualname__}.{name}"
-            body[name] = method
-    if not frozen and "__hash__" not in cls.__dict__:
+            body[name] = method  # (a method the class writes itself wins, as with dataclasses)
+    if not frozen and ("__hash__" not in cls.__dict__ or implicit):
         body["__hash__"] = None  # (mutable and compared by value: unhashable, as dataclasses do)
     if slots:
         body["__slots__"] = tuple(names)
+    body["__qualname__"] = cls.__qualname__
+    body["__match_args__"] = init
     built = type(cls.__name__, cls.__bases__, body)
     built.__datatype_init__ = init  # type: ignore[attr-defined]
     return built

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import pickle
 import subprocess
 import sys
+from typing import ClassVar
 
 import pytest
 
@@ -141,3 +144,68 @@ def test_the_write_path_imports_no_dataclasses() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# (module level: pickle finds a class by its qualified name)
+@_datatype.datatype(frozen=True)
+class _Frozen:
+    x: int
+    tags: tuple[str, ...] = ()
+
+
+def test_frozen_values_copy_and_pickle() -> None:
+    value = _Frozen(1, ("a",))
+    for copied in (copy.copy(value), copy.deepcopy(value), pickle.loads(pickle.dumps(value))):
+        assert copied == value and copied is not value
+        with pytest.raises(AttributeError):
+            copied.x = 2
+
+
+def test_a_frozen_class_writing_eq_alone_keeps_a_hash_as_with_dataclasses() -> None:
+    made = []
+    for decorate in (
+        dataclasses.dataclass(frozen=True, slots=True),
+        _datatype.datatype(frozen=True),
+    ):
+
+        class Loose:
+            x: int
+
+            def __eq__(self, other: object) -> bool:
+                return type(other) is type(self) and other.x % 2 == self.x % 2
+
+        made.append(decorate(Loose))
+    for cls in made:
+        assert cls(1) == cls(3)
+        assert hash(cls(1)) == hash(cls(1))
+
+
+def test_names_match_args_and_class_defaults_match_dataclasses() -> None:
+    dc, dt = _pair(frozen=True)
+    assert dt.__qualname__ == dc.__qualname__ and dt.__match_args__ == dc.__match_args__
+    assert dt.__init__.__module__ == __name__
+
+    for decorate, field in (
+        (dataclasses.dataclass, dataclasses.field),
+        (_datatype.datatype(slots=False), _datatype.field),
+    ):
+
+        class Plain:
+            since: float = 0.0
+            later: int = field(default=3, init=False)
+            seen: list[int] = field(default_factory=list)
+
+        made = decorate(Plain)
+        assert made.since == 0.0 and made.later == 3 and not hasattr(made, "seen")
+        value = made()
+        assert (value.since, value.later, value.seen) == (0.0, 3, [])
+        value.extra = 1  # (no slots: any attribute, as the four such classes here allow)
+
+
+def test_class_variables_are_refused() -> None:
+    with pytest.raises(TypeError):
+
+        @_datatype.datatype
+        class Limits:
+            LIMIT: ClassVar[int] = 3
+            x: int = 0
