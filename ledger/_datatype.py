@@ -92,11 +92,16 @@ def _source(
         ):
             lines += [f"def {method}(self, name{args}):"]
             lines += [f" raise AttributeError(f'cannot {verb} field {{name!r}}')"]
-        # (copy and pickle restore a frozen value's slots past its __setattr__)
-        lines += ["def __getstate__(self):", f" return {mine}"]
-        lines += ["def __setstate__(self, state):", f" for n, v in zip({tuple(names)!r}, state):"]
-        lines += ["  _set(self, n, v)"]
     return "\n".join(lines), env, tuple(p.partition("=")[0] for p in params)
+
+
+def _getstate(self: Any) -> tuple[Any, ...]:
+    return tuple(getattr(self, name) for name in self.__datatype_fields__)
+
+
+def _setstate(self: Any, state: tuple[Any, ...]) -> None:
+    for name, value in zip(self.__datatype_fields__, state, strict=True):
+        object.__setattr__(self, name, value)
 
 
 def _build(cls: type, frozen: bool, order: bool, slots: bool) -> type:
@@ -127,12 +132,16 @@ def _build(cls: type, frozen: bool, order: bool, slots: bool) -> type:
         if name not in body or (name == "__hash__" and implicit):
             method.__qualname__ = f"{cls.__qualname__}.{name}"
             body[name] = method  # (a method the class writes itself wins, as with dataclasses)
+    if frozen:  # (copy and pickle restore a frozen value's fields past its __setattr__)
+        body.setdefault("__getstate__", _getstate)
+        body.setdefault("__setstate__", _setstate)
     if not frozen and ("__hash__" not in cls.__dict__ or implicit):
         body["__hash__"] = None  # (mutable and compared by value: unhashable, as dataclasses do)
     if slots:
         body["__slots__"] = tuple(names)
     body["__qualname__"] = cls.__qualname__
     body["__match_args__"] = init
+    body["__datatype_fields__"] = tuple(names)
     built = type(cls.__name__, cls.__bases__, body)
     built.__datatype_init__ = init  # type: ignore[attr-defined]
     return built
