@@ -121,10 +121,9 @@ def _build(cls: type, frozen: bool, order: bool, slots: bool) -> type:
         found = body.pop(name, _MISSING)
         if isinstance(found, _Field):
             found = found.default
+        # (without slots the default stays on the class, as with dataclasses)
         if not slots and found is not _MISSING:
-            body[name] = (
-                found  # (without slots the default stays on the class, as with dataclasses)
-            )
+            body[name] = found
     # (Python sets __hash__ = None in a class that writes __eq__ alone; dataclasses and
     # this decorator then still give a frozen class its hash)
     implicit = body.get("__hash__", _MISSING) is None and "__eq__" in body
