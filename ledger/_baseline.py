@@ -189,11 +189,12 @@ class Baselines:
                 else {}
             )
             carried = None if self.carry is None else self.carry.stats.get(shard)
-            for key, value in (carried or {}).items():
-                if value is None:
-                    found.pop(key, None)
-                else:
-                    found[key] = value
+            for changes in (carried, self._mine.get(shard)):  # (this pass's, unread before)
+                for key, value in (changes or {}).items():
+                    if value is None:
+                        found.pop(key, None)
+                    else:
+                        found[key] = value
             self._stats[shard] = found
         return found
 
@@ -219,6 +220,7 @@ class Baselines:
         shards = {e[6:-5] for e in self.names if e.startswith("stats.") and e.endswith(".json")}
         if self.carry is not None:  # (a shard whose stats are all carried has no file yet)
             shards.update(self.carry.stats)
+        shards.update(self._mine)
         for shard in sorted(shards):
             out.update(self._shard_stats(shard))
         for stats in self._stats.values():
@@ -226,6 +228,11 @@ class Baselines:
         return out
 
     def _set_stat(self, name: str, value: list[int | str] | None) -> None:
+        shard = _shard(name)
+        if self.carry is not None and shard not in self._stats:  # (carried: the file is
+            self._mine.setdefault(shard, {})[name] = value  # read when written, ``_carried``)
+            self._changed.add(shard)
+            return
         stats = self._shard_stats(name)
         if value is None:
             if stats.pop(name, None) is None:

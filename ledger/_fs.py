@@ -30,6 +30,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from ._held import HELD
+
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -103,6 +105,10 @@ class Dir:
     @classmethod
     def open_below(cls, below: Path, parts: tuple[str, ...], *, create: bool = False) -> Dir | None:
         """``open`` of the folder ``below/parts[0]/parts[1]/...``."""
+        if parts:
+            held, found = HELD.open(cls, below, parts, create)
+            if held:
+                return found
         if create:
             make_dirs(below)
         try:
@@ -111,11 +117,13 @@ class Dir:
             return None
         folder = cls(fd, below)
         try:
-            for part in parts:
+            for n, part in enumerate(parts):
                 nxt = folder.sub(part, create=create)
                 folder.close()
                 if nxt is None:
                     return None
+                if n == 0:
+                    HELD.hold(below, part, nxt.fd)
                 folder = nxt
         except BaseException:
             folder.close()

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from ._fold import derive
 from ._ids import SHORT_ID_MIN, insert_prefixes, prefix_group
 from ._model import Partial, Task
-from ._state import NO_EDGES, NO_KEY, Edges, Key, RawEdges, Row, ShardLoader, State
+from ._state import NO_EDGES, NO_KEY, Edges, Key, Overlay, RawEdges, Row, ShardLoader, State
 
 
 def row_of(task: Task, short: str) -> Row:
@@ -70,6 +70,10 @@ class Index:
         #: the last state handed out, with the loader it was made with (until a change)
         self._handed: tuple[ShardLoader, State] | None = None
         self._unordered = False
+        #: the rows the last states were handed on (never changed), and what changed since
+        self._base: dict[str, Row] | None = None
+        self._since: dict[str, Row] = {}
+        self._aliases: dict[str, str] | None = None  # (a copy, handed out until they change)
         if self.rows:
             self._last_key = next(reversed(self.rows.values())).created
 
@@ -91,6 +95,7 @@ class Index:
                 and self.aliases.get(task.id) != native[1]
             ):
                 self.aliases[task.id] = native[1]
+                self._aliases = None
                 self._handed = None
             if old is None:
                 regroup.setdefault(prefix_group(task.id), []).append(task.id)
@@ -104,7 +109,7 @@ class Index:
                 if self._last_key is None or key > self._last_key:
                     self._last_key = key
             if old != row:
-                self.rows[task.id] = row
+                self.rows[task.id] = self._since[task.id] = row
                 self._handed = None
                 changed.append(task.id)
                 self.dirty.add(task.id)
@@ -125,6 +130,7 @@ class Index:
             ordered = sorted(self.rows.values(), key=lambda r: (r.created, r.id))
             self.rows = {r.id: r for r in ordered}
             self._unordered = False
+            self._base = None
         return self.rows
 
     def _put_edges(self, task_id: str, registers: Mapping[str, tuple[bool, Key]]) -> None:
@@ -157,7 +163,7 @@ class Index:
             short = self.aliases.get(task_id, short)
             row = self.rows[task_id]
             if row.short != short:
-                self.rows[task_id] = row._replace(short=short)
+                self.rows[task_id] = self._since[task_id] = row._replace(short=short)
                 self._handed = None
                 changed.append(task_id)
                 self.dirty.add(task_id)
@@ -200,7 +206,20 @@ class Index:
         handed = self._handed
         if handed is not None and handed[0] is load:
             return handed[1]
-        state = State(dict(self.ordered()), load, self.edges(), dict(self.aliases))
+        rows = self.ordered()
+        base = self._base
+        if base is None or len(self._since) > 32 + len(rows) // 64:
+            # (a copy of every row now and then: in between, only the changes are copied)
+            base = self._base = dict(rows)
+            self._since = {}
+        view = (
+            base
+            if not self._since
+            else Overlay(base, dict(self._since), sum(1 for i in self._since if i not in base))
+        )
+        if self._aliases is None:
+            self._aliases = dict(self.aliases)
+        state = State(view, load, self.edges(), self._aliases)
         self._handed = (load, state)
         return state
 

@@ -13,8 +13,10 @@ once, and that writer may not write to the shard any more. A shard loaded
 from a snapshot must reach the clocks the snapshot declares, or the snapshot
 is damaged (``CacheBroken``).
 
-At most ``MAX_DOCS`` documents stay in memory; the least recently used one
-is kept as its encoded state until needed again.
+Documents stay in memory while their encoded states together stay under
+``DOCS_BYTES`` (a 10k list's all do); past that, the least recently used one
+is kept as its encoded state until needed again (never fewer than
+``MIN_DOCS`` stay).
 """
 
 from __future__ import annotations
@@ -35,7 +37,10 @@ from ._model import Partial, Task
 if TYPE_CHECKING:
     from ._snapshot import Base
 
-MAX_DOCS = 64
+#: a document in memory takes about 8 times its encoded size: 24 MiB encoded is
+#: every shard of a 10k list (~13 MiB), a quarter of a 100k list's
+DOCS_BYTES = 24 << 20
+MIN_DOCS = 16
 #: a shard's queue is applied (not yet resolved) once it holds this many updates,
 #: so a replay of a million ops holds documents and ids, not every update read
 APPLY_AT = 4096
@@ -54,6 +59,7 @@ class _Slot:
     changed: bool = False  # differs from the base's snapshot
     version: int = 0  # counts the changes (a shard file staged at one is current while equal)
     used: int = 0
+    size: int = 0  # the document's encoded size, as last known (bytes)
 
 
 class Shards:
@@ -127,6 +133,7 @@ class Shards:
         if from_base:
             assert self.base is not None
             data = self.base.snapshot(shard)
+        slot.size = len(data) if data else 0
         if data:
             try:
                 doc.apply(data)
@@ -147,14 +154,21 @@ class Shards:
                 raise CacheBroken(f"snapshot of shard {shard} falls short of its declared clocks")
 
     def _evict(self, keep: str) -> None:
-        loaded = [(s.used, n) for n, s in self._slots.items() if s.doc is not None and n != keep]
-        if len(loaded) < MAX_DOCS:
+        slots = self._slots
+        loaded = [(s.used, n) for n, s in slots.items() if s.doc is not None and n != keep]
+        total = slots[keep].size + sum(slots[n].size for _, n in loaded)
+        if total <= DOCS_BYTES or len(loaded) < MIN_DOCS:
             return
-        _, victim = min(loaded)
-        slot = self._slots[victim]
-        assert slot.doc is not None
-        slot.encoded = slot.doc.encode()
-        slot.doc = None
+        loaded.sort()
+        for left, (_, victim) in enumerate(loaded):
+            if total <= DOCS_BYTES or len(loaded) - left < MIN_DOCS:
+                break
+            slot = slots[victim]
+            assert slot.doc is not None
+            slot.encoded = slot.doc.encode()
+            slot.size = len(slot.encoded)
+            slot.doc = None
+            total -= slot.size
 
     def doc(self, shard: str) -> Shard:
         """The shard's document, with everything queued applied (for writing)."""
@@ -191,6 +205,7 @@ class Shards:
         slot.used = self._tick
         doc = slot.doc if slot.doc is not None else self._load(shard, slot)
         items, slot.queue = slot.queue, []
+        slot.size += sum(len(item[0]) for item in items)
         touched, refused = doc.apply_batch(item[0] for item in items)
         slot.changed = True
         slot.version += 1

@@ -9,7 +9,15 @@ returned it never changes, whatever the ledger reads afterwards.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import (
+    Callable,
+    ItemsView,
+    Iterable,
+    Iterator,
+    KeysView,
+    Mapping,
+    ValuesView,
+)
 from typing import TYPE_CHECKING, NamedTuple
 
 from ._datatype import datatype, replace
@@ -85,6 +93,57 @@ class Edges:
 
 
 NO_EDGES = Edges({}, {})
+
+
+class Overlay(Mapping[str, Row]):
+    """Rows as a frozen base and the rows changed or added since, in creation order.
+
+    What a long-lived index hands out with each state instead of a copy of
+    every row: lookups see a change first; a pass over all rows merges the
+    two once (a changed row keeps its place, an added one comes last).
+    """
+
+    __slots__ = ("_added", "_base", "_changes", "_merged")
+
+    def __init__(self, base: dict[str, Row], changes: dict[str, Row], added: int) -> None:
+        self._base = base
+        self._changes = changes
+        self._added = added
+        self._merged: dict[str, Row] | None = None
+
+    def __getitem__(self, key: str) -> Row:
+        found = self._changes.get(key)
+        return found if found is not None else self._base[key]
+
+    def get(self, key: str, default: Row | None = None) -> Row | None:  # type: ignore[override]
+        found = self._changes.get(key)
+        return found if found is not None else self._base.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._changes or key in self._base
+
+    def __len__(self) -> int:
+        return len(self._base) + self._added
+
+    def merged(self) -> dict[str, Row]:
+        """Every row, as one dict (made on first use)."""
+        if self._merged is None:
+            merged = dict(self._base)
+            merged.update(self._changes)
+            self._merged = merged
+        return self._merged
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.merged())
+
+    def keys(self) -> KeysView[str]:
+        return self.merged().keys()
+
+    def values(self) -> ValuesView[Row]:
+        return self.merged().values()
+
+    def items(self) -> ItemsView[str, Row]:
+        return self.merged().items()
 
 
 class LazyTasks(Mapping[str, "Task"]):
