@@ -19,7 +19,7 @@ from ._errors import CacheBroken
 from ._snapshot import COLLECTED, COMPACT_AT, COMPACT_SHARE, GRACE_S, HEAD, MAX_SEGMENTS, Snapshot
 
 #: a long-lived process's save writes about this many bytes of shard files per call
-STAGE_BYTES = 384 * 1024
+STAGE_BYTES = 128 * 1024
 #: staged shard files older than this are written again (``collect`` spares
 #: unreferenced files for ``GRACE_S`` = 120 s)
 STAGED_FOR_S = 30.0

@@ -273,10 +273,12 @@ class Shards:
         for shard in self.waiting:
             self.settle(shard)
 
-    def wrote(self, shard: str, client: int, clock: int, touched: set[str]) -> None:
-        """Take in this replayer's own write to a shard (its document holds it already)."""
+    def wrote(self, shard: str, client: int, clock: int, touched: set[str], size: int) -> None:
+        """Take in this replayer's own write to a shard (its document holds it already;
+        ``size``: the update's, in bytes)."""
         slot = self._slot(shard)
         slot.changed = True
+        slot.size += size
         slot.version += 1
         if clock > slot.declared.get(client, 0):
             slot.declared[client] = clock

@@ -170,7 +170,7 @@ class Writer:
         raw, clocks, touched = write_op(replayer.shards.doc, op, stamp)
         client = int(writer, 16)
         for shard, tasks in touched.items():
-            replayer.shards.wrote(shard, client, clocks[shard], tasks)
+            replayer.shards.wrote(shard, client, clocks[shard], tasks, len(raw.get(shard, b"")))
         updates = {shard: base64.b64encode(u).decode() for shard, u in raw.items()}
         record = Record(
             self.session, writer, seq, hlc, iso_ms(now), op.kind.value, op.task,

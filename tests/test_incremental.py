@@ -1,0 +1,156 @@
+"""What keeps a long-lived process's work per op small stays correct.
+
+* the list folders ``Dir.open_below`` holds open (``_held``): a folder that
+  was removed, replaced or swapped for a link is never written through;
+* the rows a long-lived index hands out as an ``Overlay``: every state keeps
+  the rows it was handed, in creation order, equal to a fresh replay's;
+* shard documents evicted by the byte budget come back the same;
+* a snapshot's decoded shard tasks are shared, its clocks copied.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ledger import Edits, Layout, Ledger, StorageError, _shards
+from ledger._held import HELD
+from ledger._snapshot import SHARDS_KEPT, Snapshot
+
+
+def _fresh(home: Path) -> Ledger:
+    return Ledger.open(home, "main", "reader", long_lived=False)
+
+
+# ------------------------------------------------------------ held folders
+
+
+def test_a_removed_list_folder_is_made_again_not_written_through(home: Path) -> None:
+    layout = Layout.of(home, "main")
+    held = layout.open("logs", create=True)  # (now held open by this process)
+    assert held is not None
+    held.close()
+    shutil.rmtree(layout.root)  # (the held folder lives on, unnamed)
+    folder = layout.open("logs", create=True)
+    assert folder is not None
+    with folder:
+        folder.write_atomic("marker", b"here")
+    assert (layout.logs / "marker").read_bytes() == b"here"
+
+
+def test_a_list_folder_swapped_for_a_link_is_refused(home: Path, tmp_path: Path) -> None:
+    layout = Layout.of(home, "main")
+    folder = layout.open("logs", create=True)
+    assert folder is not None
+    folder.close()
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "logs").mkdir(parents=True)
+    layout.root.rename(tmp_path / "moved")
+    layout.root.symlink_to(elsewhere)
+    with pytest.raises(StorageError):
+        layout.open("logs")
+
+
+def test_a_folder_replaced_under_the_same_name_is_the_one_opened(home: Path) -> None:
+    layout = Layout.of(home, "main")
+    first = layout.open("logs", create=True)
+    assert first is not None
+    first.close()
+    layout.root.rename(layout.root.with_name("old"))
+    (layout.root / "logs").mkdir(parents=True)
+    (layout.root / "logs" / "marker").write_bytes(b"new")
+    folder = layout.open("logs")
+    assert folder is not None
+    with folder:
+        assert folder.names() == ["marker"]
+
+
+def test_held_folders_are_bounded(tmp_path: Path) -> None:
+    def count() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    before = count()
+    for n in range(3 * HELD.MAX):
+        folder = Layout.of(tmp_path / f"home{n}", "main").open("logs", create=True)
+        assert folder is not None
+        folder.close()
+    assert count() - before <= HELD.MAX
+
+
+# ------------------------------------------------------------ handed-out rows
+
+steps = st.lists(st.tuples(st.booleans(), st.integers(0, 1000)), min_size=1, max_size=45)
+
+
+@given(steps=steps)
+def test_every_state_keeps_the_rows_it_was_handed(
+    tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[bool, int]]
+) -> None:
+    home = tmp_path_factory.mktemp("home")
+    ledger = Ledger.open(home, "main", "writer")
+    ids: list[str] = []
+    handed = []
+    for new, n in steps:
+        if new or not ids:
+            ids.append(ledger.create(Edits(subject=f"task {n}")).id)
+        else:
+            ledger.update(ids[n % len(ids)], Edits(subject=f"subject {n}"))
+        state = ledger.state()
+        fresh = _fresh(home).state()
+        assert list(state.rows.items()) == list(fresh.rows.items())
+        assert len(state.rows) == len(fresh.rows) == len(ids)
+        assert all(i in state.rows and state.rows.get(i) == fresh.rows[i] for i in ids)
+        handed.append((state, list(fresh.rows.items())))
+    for state, rows in handed:  # (later writes changed none of them)
+        assert list(state.rows.items()) == rows
+        assert list(state.rows) == [i for i, _ in rows]
+
+
+# ------------------------------------------------------------ shard budget
+
+
+def test_documents_evicted_by_the_budget_come_back_the_same(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_shards, "DOCS_BYTES", 1)
+    monkeypatch.setattr(_shards, "MIN_DOCS", 2)
+    ledger = Ledger.open(home, "main", "writer")
+    ids = [ledger.create(Edits(subject=f"task {n}")).id for n in range(24)]
+    assert len({i[:2] for i in ids}) > 4  # (spread over more shards than are kept)
+    for round_ in range(3):
+        for n, task_id in enumerate(ids):
+            ledger.update(task_id, Edits(set_meta={"round": round_, "n": n}))
+    loaded = [s for s in ledger.reader.replayer.shards._slots.values() if s.doc is not None]
+    assert len(loaded) <= 3  # (the budget held: the rest are encoded)
+    assert ledger.state() == _fresh(home).state()
+    assert all(dict(ledger.get(i).metadata)["round"] == 2 for i in ids)
+
+
+# ------------------------------------------------------------ snapshot memo
+
+
+def test_a_snapshots_shard_tasks_are_shared_and_its_clocks_copied(home: Path) -> None:
+    ledger = Ledger.open(home, "main", "writer", long_lived=False)
+    for n in range(40):
+        ledger.create(Edits(subject=f"task {n}"))
+    layout = Layout.of(home, "main")
+    folder = layout.open("cache")
+    assert folder is not None
+    snapshot = Snapshot(folder)
+    head = snapshot.read_head()
+    assert head is not None and len(head.shards) > SHARDS_KEPT
+    shard, token = next(iter(head.shards.items()))
+    tasks, clocks = snapshot.shard_tasks(shard, token)
+    clocks.clear()
+    again, clocks_again = snapshot.shard_tasks(shard, token)
+    assert again is tasks and clocks_again  # (shared; the caller's change to clocks is not)
+    for other, other_token in list(head.shards.items())[1 : SHARDS_KEPT + 1]:
+        snapshot.shard_tasks(other, other_token)
+    reread, _ = snapshot.shard_tasks(shard, token)
+    assert reread is not tasks and reread.tasks() == tasks.tasks()  # (dropped: read again)
+    snapshot.close()
