@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from itertools import repeat
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from ._datatype import datatype
@@ -59,20 +60,28 @@ def _stamp_out(s: Stamp | None) -> list[Any] | None:
     return [s.hlc.ms, s.hlc.counter, s.session, s.writer, s.seq, s.wall_ms]
 
 
-def _stamp_in(raw: list[Any] | None) -> Stamp | None:
-    from ._model import Hlc, Stamp
+class _Stamps:
+    """Stamps read from one task's JSON: its creation stamp is usually also its last
+    one and every field's, so each distinct stamp is made once."""
 
-    if raw is None:
-        return None
-    ms, counter, session, writer, seq, wall = raw
-    return Stamp(Hlc(int(ms), int(counter)), str(session), str(writer), int(seq), int(wall))
+    __slots__ = ("_made", "_model")
 
+    def __init__(self, model: ModuleType) -> None:
+        self._model = model
+        self._made: dict[tuple[Any, ...], Stamp] = {}
 
-def _stamp(raw: list[Any]) -> Stamp:
-    stamp = _stamp_in(raw)
-    if stamp is None:
-        raise ValueError("missing stamp")
-    return stamp
+    def maybe(self, raw: list[Any] | None) -> Stamp | None:
+        return None if raw is None else self(raw)
+
+    def __call__(self, raw: list[Any]) -> Stamp:
+        key = tuple(raw)  # (a stamp's six scalars; anything else is refused below)
+        found = self._made.get(key)
+        if found is None:
+            ms, counter, session, writer, seq, wall = raw
+            hlc = self._model.Hlc(int(ms), int(counter))
+            found = self._model.Stamp(hlc, str(session), str(writer), int(seq), int(wall))
+            self._made[key] = found
+        return found
 
 
 def partial_out(p: Partial) -> dict[str, Any]:
@@ -103,30 +112,31 @@ def partial_in(raw: dict[str, Any]) -> Partial:
     The model is imported here, the first time a task is read from a
     snapshot: a command answered from the rows alone never loads it.
     """
-    from ._model import Lease, Note, Partial, Status, Task
+    from . import _model as m
 
+    stamp = _Stamps(m)
     lease = None
     if raw["l"] is not None:
-        until, stamp = raw["l"]
-        lease = Lease(_stamp(stamp).session, int(until), _stamp(stamp))
-    task = Task(
+        until, held = raw["l"]
+        lease = m.Lease(stamp(held).session, int(until), stamp(held))
+    task = m.Task(
         id=str(raw["id"]),
         subject=str(raw["s"]),
         description=str(raw["d"]),
         active_form=str(raw["a"]),
-        status=Status(raw["st"]),
+        status=m.Status(raw["st"]),
         owner=str(raw["o"]),
         metadata=tuple((str(k), v) for k, v in raw["m"]),
-        notes=tuple(Note(str(text), _stamp(s)) for text, s in raw["n"]),
+        notes=tuple(m.Note(str(text), stamp(s)) for text, s in raw["n"]),
         deleted=raw["x"] is True,
-        created=_stamp_in(raw["c"]),
-        updated=_stamp_in(raw["u"]),
-        provenance=tuple((str(k), _stamp(s)) for k, s in raw["p"]),
+        created=stamp.maybe(raw["c"]),
+        updated=stamp.maybe(raw["u"]),
+        provenance=tuple((str(k), stamp(s)) for k, s in raw["p"]),
         lease=lease,
         native=None if raw["nv"] is None else (str(raw["nv"][0]), str(raw["nv"][1])),
     )
     edges = {str(b): (on is True, key_in(key)) for b, on, *key in raw["e"]}
-    return Partial(task, edges)
+    return m.Partial(task, edges)
 
 
 class Partials(MutableMapping[str, "Partial"]):
