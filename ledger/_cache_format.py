@@ -9,9 +9,11 @@ head), and the reader then drops the cache and replays the logs
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
 from itertools import repeat
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -210,6 +212,19 @@ class Partials(MutableMapping[str, "Partial"]):
     def of(cls, parts: Mapping[str, Partial]) -> Partials:
         """``parts`` as ``Partials``: itself when it is (so the JSON it encodes stays)."""
         return parts if isinstance(parts, Partials) else cls(dict(parts))
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Hold off the cyclic garbage collector while building big acyclic data."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def key_in(raw: list[Any]) -> Key:

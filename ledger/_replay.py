@@ -21,14 +21,12 @@ is needed (``Shards``), so a writer catches up only on what its op touches.
 from __future__ import annotations
 
 import binascii
-import gc
 import os
 from collections.abc import Callable, Collection, Iterator, Mapping
-from contextlib import contextmanager
 from pathlib import Path
 
 from ._accept import Acceptance
-from ._cache_format import LogMark
+from ._cache_format import LogMark, gc_paused
 from ._errors import CacheBroken, StorageError
 from ._fs import Dir
 from ._ids import parse_log_name
@@ -54,19 +52,6 @@ from ._timeparse import wall_ms
 #: a record stamped more than a day ahead of the reader's clock does not move writers' clocks
 MAX_AHEAD_MS = 86_400_000
 _decode = binascii.a2b_base64
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Hold off the cyclic garbage collector while building big acyclic data."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 class _Dropped(list[Record]):

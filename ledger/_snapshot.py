@@ -39,6 +39,7 @@ from ._cache_format import (
     Head,
     LogMark,
     Partials,
+    gc_paused,
     head_in,
     key_in,
     rows_in,
@@ -202,7 +203,8 @@ class Snapshot:
         """
         if self._rows is not None and self._rows[0] == tuple(tokens):
             return self._rows[1]
-        found = self._read_rows(tokens)
+        with gc_paused():  # (100k rows are 1.3M acyclic objects: a collection would walk them)
+            found = self._read_rows(tokens)
         self._rows = (tuple(tokens), found)
         return found
 
