@@ -154,3 +154,33 @@ def test_a_snapshots_shard_tasks_are_shared_and_its_clocks_copied(home: Path) ->
     reread, _ = snapshot.shard_tasks(shard, token)
     assert reread is not tasks and reread.tasks() == tasks.tasks()  # (dropped: read again)
     snapshot.close()
+
+
+# ------------------------------------------------------------ rows file checks
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        (0, "ABCDEF0123456789"),  # an id in upper case
+        (0, "0123456789abcde"),  # fifteen digits
+        (0, "0123456789abcdeg"),  # a letter past f
+        (0, "0123456789abcde\n"),
+        (0, 7),
+        (4, None),  # a subject that is not a string
+        (5, 1),  # deleted: a number, not a bool
+        (7, 3),  # lease holder: str or None
+        (11, None),  # a session that is not a string
+    ],
+)
+def test_a_malformed_rows_column_is_refused(column: int, value: object) -> None:
+    from ledger._cache_format import rows_in, rows_out
+    from ledger._state import Row
+
+    rows = [Row(f"{n:016x}", f"{n:04x}", "pending", "", f"task {n}", False, None, None, 0,
+                (1, n, "s", "w")) for n in range(3)]  # fmt: skip
+    columns = rows_out(rows)
+    assert rows_in(columns) == rows
+    columns[column][1] = value
+    with pytest.raises(ValueError, match="malformed"):
+        rows_in(columns)
