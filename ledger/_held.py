@@ -19,6 +19,7 @@ class _Folder(Protocol):
 
 
 F = TypeVar("F", bound=_Folder)
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 
 class Held:
@@ -26,15 +27,18 @@ class Held:
 
     A list's folder (``<data>/<list>``, ``<home>/<list>``) is opened by every
     step of every op, each time with two opens and two closes. Held, it costs
-    a ``stat`` of its path and a ``dup``: the path must still name the very
-    folder held (same device and inode, never a link), else the folder was
-    removed or replaced and is opened afresh. (A held folder's inode cannot be
-    reused while it is held, so an equal inode is that folder.) At most
-    ``MAX`` are held.
+    a ``stat`` of its path and one open of ``.`` relative to the held
+    descriptor: the path must still name the very folder held (same device
+    and inode, never a link), else the folder was removed or replaced and is
+    opened afresh; any error through a held folder drops it and opens afresh
+    too (a stale handle on a network file system). Each caller gets its own
+    open of the folder -- never a ``dup``, which would share one read position
+    between two listings. At most ``MAX`` are held; a forked child holds none.
 
-    A held descriptor is only ever duplicated, and closed, under the lock, in
-    steps that run no other Python code (a finalizer run by the collector
-    may open a folder meanwhile): no one can use a descriptor another closes.
+    A held descriptor is only opened from, and closed, under the lock, and an
+    entry is used only if it is still the one looked up after the open (a
+    finalizer run by the collector may open a folder meanwhile): no one can
+    use a descriptor another closed.
     """
 
     MAX = 8
@@ -46,6 +50,25 @@ class Held:
 
     def _forked(self) -> None:
         self._lock = threading.RLock()  # (a thread of the parent's may have held it)
+        fds, self._fds = self._fds, {}
+        for fd, _, _ in fds.values():
+            os.close(fd)
+
+    def _reopen(self, key: tuple[Path, str]) -> tuple[tuple[int, int, int] | None, int]:
+        """The entry held under ``key`` and a new descriptor of its folder (or -1)."""
+        with self._lock:
+            found = self._fds.get(key)
+            if found is None:
+                return None, -1
+            try:
+                fd = os.open(".", _DIR_FLAGS, dir_fd=found[0])
+            except OSError:
+                fd = -1
+            if self._fds.get(key) is not found:  # (changed while it was opened)
+                if fd >= 0:
+                    os.close(fd)
+                return None, -1
+        return found, fd
 
     def open(
         self, cls: Callable[[int, Path, tuple[str, ...]], F], below: Path,
@@ -54,12 +77,11 @@ class Held:
         """``below/parts...`` through a held ``below/parts[0]``: (False, None) when it is
         not held (or no longer that folder), else (True, the folder or None if missing)."""
         key = (below, parts[0])
-        fd = -1
-        with self._lock:
-            found = self._fds.get(key)
-            if found is not None:
-                fd = os.dup(found[0])
+        found, fd = self._reopen(key)
         if found is None:
+            return False, None
+        if fd < 0:
+            self._drop(key, found)
             return False, None
         folder = cls(fd, below, parts[:1])
         try:
@@ -78,6 +100,10 @@ class Held:
                 if nxt is None:
                     return True, None
                 folder = nxt
+        except OSError:
+            folder.close()
+            self._drop(key, found)  # (the path below opens afresh, and says what is wrong)
+            return False, None
         except BaseException:
             folder.close()
             raise
@@ -90,10 +116,10 @@ class Held:
                 os.close(found[0])
 
     def hold(self, below: Path, name: str, fd: int) -> None:
-        """Keep a copy of ``below/name``'s descriptor (just opened by its path)."""
+        """Keep a descriptor of ``below/name`` (``fd``: just opened by its path)."""
         try:
             st = os.fstat(fd)
-            held = (os.dup(fd), st.st_dev, st.st_ino)
+            held = (os.open(".", _DIR_FLAGS, dir_fd=fd), st.st_dev, st.st_ino)
         except OSError:
             return
         key = (below, name)
@@ -103,7 +129,9 @@ class Held:
             if old is not None:
                 os.close(old[0])
             while len(self._fds) > self.MAX:
-                os.close(self._fds.pop(next(iter(self._fds)))[0])
+                oldest = self._fds.pop(next(iter(self._fds)), None)
+                if oldest is not None:
+                    os.close(oldest[0])
 
 
 HELD = Held()

@@ -109,7 +109,9 @@ class Index:
                 if self._last_key is None or key > self._last_key:
                     self._last_key = key
             if old != row:
-                self.rows[task.id] = self._since[task.id] = row
+                self.rows[task.id] = row
+                if self._base is not None:  # (else the next state copies every row)
+                    self._since[task.id] = row
                 self._handed = None
                 changed.append(task.id)
                 self.dirty.add(task.id)
@@ -163,7 +165,9 @@ class Index:
             short = self.aliases.get(task_id, short)
             row = self.rows[task_id]
             if row.short != short:
-                self.rows[task_id] = self._since[task_id] = row._replace(short=short)
+                self.rows[task_id] = row = row._replace(short=short)
+                if self._base is not None:
+                    self._since[task_id] = row
                 self._handed = None
                 changed.append(task_id)
                 self.dirty.add(task_id)

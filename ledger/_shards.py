@@ -38,9 +38,11 @@ if TYPE_CHECKING:
     from ._snapshot import Base
 
 #: a document in memory takes about 8 times its encoded size: 24 MiB encoded is
-#: every shard of a 10k list (~13 MiB), a quarter of a 100k list's
+#: every shard of a 10k list (~13 MiB), a quarter of a 100k list's; and never
+#: fewer than 64 documents (an op may touch many shards: none it wrote is dropped
+#: before it is taken in, see ``wrote``)
 DOCS_BYTES = 24 << 20
-MIN_DOCS = 16
+MIN_DOCS = 64
 #: a shard's queue is applied (not yet resolved) once it holds this many updates,
 #: so a replay of a million ops holds documents and ids, not every update read
 APPLY_AT = 4096
@@ -165,10 +167,10 @@ class Shards:
                 break
             slot = slots[victim]
             assert slot.doc is not None
+            total -= slot.size  # (out of memory; its estimate becomes its measured size)
             slot.encoded = slot.doc.encode()
             slot.size = len(slot.encoded)
             slot.doc = None
-            total -= slot.size
 
     def doc(self, shard: str) -> Shard:
         """The shard's document, with everything queued applied (for writing)."""
@@ -282,8 +284,9 @@ class Shards:
         slot.version += 1
         if clock > slot.declared.get(client, 0):
             slot.declared[client] = clock
-        doc = slot.doc
-        assert doc is not None
+        # (a write to many shards may have sent this one out of memory since: its
+        # encoded state holds the write)
+        doc = slot.doc if slot.doc is not None else self._load(shard, slot)
         self._resolve(shard, slot, doc, touched)
 
     # ----------------------------------------------------------------- reading

@@ -70,6 +70,21 @@ def test_a_folder_replaced_under_the_same_name_is_the_one_opened(home: Path) -> 
         assert folder.names() == ["marker"]
 
 
+def test_every_handle_of_a_held_folder_lists_it_whole(home: Path) -> None:
+    layout = Layout.of(home, "main")
+    layout.view.mkdir(parents=True)
+    for n in range(3000):  # (more than one read of the folder's entries)
+        (layout.view / f"{n}.json").write_bytes(b"{}")
+    first = layout.open_view()
+    assert first is not None
+    first.close()  # (now held)
+    one, two = layout.open_view(), layout.open_view()
+    assert one is not None and two is not None
+    with one, two, os.scandir(one.fd) as entries:
+        next(entries)  # (a listing under way)
+        assert len(two.names()) == 3000
+
+
 def test_held_folders_are_bounded(tmp_path: Path) -> None:
     def count() -> int:
         return len(os.listdir("/proc/self/fd"))
@@ -127,8 +142,11 @@ def test_documents_evicted_by_the_budget_come_back_the_same(
             ledger.update(task_id, Edits(set_meta={"round": round_, "n": n}))
     loaded = [s for s in ledger.reader.replayer.shards._slots.values() if s.doc is not None]
     assert len(loaded) <= 3  # (the budget held: the rest are encoded)
+    others = [i for i in ids if i[:2] != ids[0][:2]][:6]
+    ledger.update(ids[0], Edits(add_blocks=others))  # (one op, more shards than are kept)
     assert ledger.state() == _fresh(home).state()
     assert all(dict(ledger.get(i).metadata)["round"] == 2 for i in ids)
+    assert set(ledger.get(ids[0]).blocks) == set(others)
 
 
 # ------------------------------------------------------------ snapshot memo
