@@ -38,11 +38,12 @@ if TYPE_CHECKING:
     from ._snapshot import Base
 
 #: a document in memory takes about 8 times its encoded size: 24 MiB encoded is
-#: every shard of a 10k list (~13 MiB), a quarter of a 100k list's; and never
-#: fewer than 64 documents (an op may touch many shards: none it wrote is dropped
-#: before it is taken in, see ``wrote``)
+#: every shard of a 10k list (~13 MiB), a quarter of a 100k list's (a replay of
+#: 1M ops peaks at ~770 MB with it, ~1,230 MB with 64 documents kept whatever
+#: their size); never fewer than 16 (a shard an op wrote and then sent out of
+#: memory is loaded back from its encoded state, which holds the write: ``wrote``)
 DOCS_BYTES = 24 << 20
-MIN_DOCS = 64
+MIN_DOCS = 16
 #: a shard's queue is applied (not yet resolved) once it holds this many updates,
 #: so a replay of a million ops holds documents and ids, not every update read
 APPLY_AT = 4096
