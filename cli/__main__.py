@@ -1,5 +1,5 @@
-"""``python -m cli`` runs the taskledger command line."""
+"""``python -m cli`` runs the taskledger command line (through the local server when it can)."""
 
-from cli._main import main
+from cli._client import main
 
 main()

@@ -15,6 +15,15 @@ from ledger import InvalidValue, Ledger, check_list_id, check_session, parse_tim
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def open_short(home: Path | None, list_id: str, session: str | None) -> Ledger:
+    """A command's ledger: opened for one call (read once, nothing kept)."""
+    return Ledger.open(home, list_id, session, long_lived=False)
+
+
+#: how a command opens its ledger (``cli._server`` keeps long-lived ones instead)
+OPEN: Callable[[Path | None, str, str | None], Ledger] = open_short
+
+
 class _Name(click.ParamType):  # type: ignore[type-arg]
     """A name the library checks (usage error, exit 2, when it refuses it)."""
 
@@ -159,7 +168,7 @@ def _shared(func: Callable[..., Any], acting_session: bool) -> Callable[..., Any
     def wrapper(*args: Any, home: Path | None, list_id: str, as_json: bool, **kwargs: Any) -> Any:
         # A read-only command records nothing, so it needs no acting session.
         session = kwargs.pop("session") if acting_session else "reader"
-        env = Env(Ledger.open(home, list_id, session, long_lived=False), as_json)
+        env = Env(OPEN(home, list_id, session), as_json)
         from ._output import progress
 
         env.ledger.reader.progress = progress

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from itertools import repeat
-from operator import attrgetter
+from itertools import compress, repeat
+from operator import attrgetter, is_not
 from typing import TYPE_CHECKING
 
 import click
@@ -29,12 +29,39 @@ from ._output import (
 if TYPE_CHECKING:  # a list answered from the snapshot never loads the model
     from ledger import Json, Record, Row, State
 
+    from ._memo import LineMemo
+
 STATUS = click.Choice(STATUSES)
 _SHORT, _STATUS, _OWNER, _SUBJECT = map(attrgetter, ("short", "status", "owner", "subject"))
+_ID, _DELETED, _LEASE = map(attrgetter, ("id", "deleted", "lease_until"))
 
 
 def _owner(owner: str) -> str:
     return elide(owner, OWNER_WIDTH) if owner else "-"
+
+
+#: the server's memo of table lines (``cli._memo``); None in a command's own process
+MEMO: LineMemo | None = None
+HEADERS = ("ID", "STATUS", "OWNER", "SUBJECT")
+
+
+def _cells(row: Row) -> tuple[str, str, str, str]:
+    return row.short, row.status, _owner(row.owner), elide(row.subject, 72)
+
+
+def _marked(state: State, row: Row, now_ms: int) -> str:
+    """The subject of a deleted, blocked or leased row, with what it is marked by."""
+    subject = elide(row.subject, 72)
+    if row.deleted:
+        return subject + "  [deleted]"
+    if row.id in state.edges.blocked_by:
+        blockers = state.open_blockers(row)
+        if blockers:
+            subject += f"  [blocked by {short_list(state, blockers)}]"
+    lease = row.lease_until
+    if lease is not None and lease <= now_ms and row.status != "completed":
+        subject += "  [lease ran out]"
+    return subject
 
 
 def _table(state: State, rows: list[Row], now_ms: int) -> str:
@@ -43,28 +70,19 @@ def _table(state: State, rows: list[Row], now_ms: int) -> str:
     Every row costs a few C-level steps; only rows that are deleted,
     blocked or have a lease get a Python-level look.
     """
+    n = range(len(rows))
+    special = set(compress(n, map(_DELETED, rows)))  # (each at C speed)
+    special.update(compress(n, map(is_not, map(_LEASE, rows), repeat(None))))
+    special.update(compress(n, map(state.edges.blocked_by.__contains__, map(_ID, rows))))
+    marked = {i: _marked(state, rows[i], now_ms) for i in sorted(special)}
+    if MEMO is not None:
+        return MEMO.table(HEADERS, rows, marked, _cells, terminal_width())
     subjects = list(map(elide, map(_SUBJECT, rows), repeat(72)))
-    blocked_by = state.edges.blocked_by
-    special = [
-        i
-        for i, r in enumerate(rows)
-        if r.deleted or r.lease_until is not None or r.id in blocked_by
-    ]
-    for i in special:
-        row = rows[i]
-        if row.deleted:
-            subjects[i] += "  [deleted]"
-            continue
-        if row.id in blocked_by:
-            blockers = state.open_blockers(row)
-            if blockers:
-                subjects[i] += f"  [blocked by {short_list(state, blockers)}]"
-        lease = row.lease_until
-        if lease is not None and lease <= now_ms and row.status != "completed":
-            subjects[i] += "  [lease ran out]"
+    for i, subject in marked.items():
+        subjects[i] = subject
     owners = list(map(_owner, map(_OWNER, rows)))
     return table(
-        ("ID", "STATUS", "OWNER", "SUBJECT"),
+        HEADERS,
         zip(map(_SHORT, rows), map(_STATUS, rows), owners, subjects, strict=True),
         terminal_width(),
     )

@@ -10,12 +10,10 @@ from a fresh snapshot never loads pycrdt or the write path):
   stamp, append; one per session (the acting one, and the sessions that
   Claude Code's own writes are recorded as);
 * ``View`` (``_view``): Claude Code's folder -- its writes become ops first,
-  then the state is written there;
-* ``Claims`` (``_claims``): claim generations and the claim service.
+  then the state is written there; ``Claims`` (``_claims``): the claim service.
 
-A command reads (``state``) or decides an op (``_decide``) and commits it
-through the writer; the view then brings the files of the tasks it touched
-in line.
+A command reads (``state``) or decides an op (``_decide``) and commits it through
+the writer; the view then brings the files of the tasks it touched in line.
 """
 
 from __future__ import annotations
@@ -174,6 +172,11 @@ class Ledger(AuditTrail, Replication):
                 state = self.reader.state()
         return state
 
+    def flush(self) -> None:
+        """Write now what a long-lived ledger carries for Claude Code's folder (``_carry``)."""
+        if self._carry:
+            flush(self.layout, self._carry)
+
     def notice(self, names: Iterable[str]) -> None:
         """Look at these task files (by name) at the next read, whatever the folder says."""
         self._noticed.update(names)
@@ -217,13 +220,10 @@ class Ledger(AuditTrail, Replication):
     def materialize(self) -> Outcome:
         """Compare every task file with the state; fix what differs, remove strays."""
         self.seen()
-        outcome = self._construct_view().reconcile(full=True)
-        self._note(outcome, errors=False)
-        return outcome
+        return self._construct_view().reconcile(full=True)  # (its errors are the caller's)
 
-    def _note(self, outcome: Outcome, *, errors: bool = True) -> None:
-        if errors:
-            self.warnings.extend(f"task files not updated: {e}" for e in outcome.errors)
+    def _note(self, outcome: Outcome) -> None:
+        self.warnings.extend(f"task files not updated: {e}" for e in outcome.errors)
 
     # ---------------------------------------------------------------- writing
 

@@ -18,6 +18,10 @@ from hypothesis import HealthCheck, settings
 
 from cli._main import cli
 
+# Real processes run their commands themselves: the local server (cli/_server.py) is
+# tested on its own, in tests/test_server.py, which turns it on for its processes.
+os.environ["TASKLEDGER_SERVER"] = "off"
+
 settings.register_profile(
     "default",
     deadline=None,
