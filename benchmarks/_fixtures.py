@@ -147,13 +147,29 @@ def baselines(runs: int = 10) -> dict[str, float]:
     }
 
 
-def cli_env(home: Path, list_id: str, session: str = "bench") -> dict[str, str]:
-    """Environment for a taskledger process on ``home``."""
+def cli_env(
+    home: Path, list_id: str, session: str = "bench", runtime: Path | None = None
+) -> dict[str, str]:
+    """Environment for a taskledger process on ``home``: run in its own process, or, given
+    a ``runtime`` folder, handed to the local server there (``cli/_client.py``)."""
     env = dict(os.environ)
     env.update(
         {"TASKLEDGER_HOME": str(home), "TASKLEDGER_LIST": list_id, "TASKLEDGER_SESSION": session}
     )
+    if runtime is None:
+        env["TASKLEDGER_SERVER"] = "off"
+    else:
+        env.update({"TASKLEDGER_SERVER": "auto", "TASKLEDGER_RUNTIME_DIR": str(runtime)})
     return env
+
+
+def stop_servers(runtime: Path) -> None:
+    """Stop the local servers started in ``runtime`` (their pids are in the lock files)."""
+    import signal
+
+    for lock in runtime.glob("*.lock"):
+        with contextlib.suppress(ValueError, OSError):
+            os.kill(int(lock.read_text().strip()), signal.SIGTERM)
 
 
 def fmt_ms(seconds: float) -> str:

@@ -4,7 +4,11 @@ Run: ``python -m benchmarks.bench_cli`` (``--quick``: 1k and 10k tasks only).
 Each timing is the median wall time of fresh ``taskledger`` processes (the
 installed console script), interleaved round by round with the two floors
 measured in the same run: bare ``python -c pass`` and a hello-world click
-command. *Warm* runs find a fresh derived cache; *cold* runs find none (the
+command. *Warm (served)* is what a user gets by default: the command is
+handed to this user's local server (``cli/_server.py``, started by the first
+command; the timing is still the whole ``taskledger`` process); *warm (own
+process)* runs it in its own process (``TASKLEDGER_SERVER=off``), finding a
+fresh derived cache; *cold* runs in its own process and finds no cache (the
 cache folder is deleted before each, so the command replays every log, then
 writes the cache again). Lists are built with ``benchmarks._fixtures.bulk``.
 """
@@ -16,6 +20,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -29,6 +34,7 @@ from benchmarks._fixtures import (  # noqa: E402
     cli_env,
     print_table,
     scratch,
+    stop_servers,
     write_results,
 )
 from ledger import Layout  # noqa: E402
@@ -59,9 +65,11 @@ def wall(argv: list[str], env: dict[str, str] | None) -> float:
     return time.perf_counter() - start
 
 
-def measure(home: Path, runs: int, cold_runs: int) -> dict[str, Any]:
-    """Warm and cold medians of every command, with the floors, on one list."""
+def measure(home: Path, runs: int, cold_runs: int, runtime: Path) -> dict[str, Any]:
+    """Warm medians of every command, served and in its own process, cold medians, and
+    the floors, on one list."""
     env = cli_env(home, LIST_ID)
+    served = cli_env(home, LIST_ID, runtime=runtime)
     first = time.perf_counter()
     subprocess.run([*taskledger(), "list"], env=env, check=True, capture_output=True)
     first_s = time.perf_counter() - first
@@ -69,13 +77,17 @@ def measure(home: Path, runs: int, cold_runs: int) -> dict[str, Any]:
         [*taskledger(), "list", "--json"], env=env, check=True, capture_output=True, text=True
     ).stdout
     task = out.split('"id": "', 1)[1][:16]
+    start_server(served)
     floors = {"pass": [sys.executable, "-c", "pass"], "hello": [sys.executable, "-c", HELLO_CLICK]}
     samples: dict[str, list[float]] = {k: [] for k in [*floors, *COMMANDS]}
+    own: dict[str, list[float]] = {c: [] for c in COMMANDS}
     for n in range(runs):
         for name, argv in floors.items():
             samples[name].append(wall(argv, None))
         for command in COMMANDS:
-            samples[command].append(wall(argv_for(command, task, n), env))
+            samples[command].append(wall(argv_for(command, task, n), served))
+            own[command].append(wall(argv_for(command, task, n), env))
+    stop_servers(runtime)
     cache = Layout.of(home, LIST_ID).root / "cache"
     cold: dict[str, list[float]] = {c: [] for c in COMMANDS}
     for n in range(cold_runs):
@@ -86,6 +98,7 @@ def measure(home: Path, runs: int, cold_runs: int) -> dict[str, Any]:
     return {
         "first_list_s": first_s,
         "warm_s": {c: med[c] for c in COMMANDS},
+        "own_process_s": {c: statistics.median(v) for c, v in own.items()},
         "cold_s": {c: statistics.median(v) for c, v in cold.items()},
         "floor_s": {"python -c pass": med["pass"], "hello-world click": med["hello"]},
         "runs": runs,
@@ -93,30 +106,55 @@ def measure(home: Path, runs: int, cold_runs: int) -> dict[str, Any]:
     }
 
 
+def start_server(env: dict[str, str]) -> None:
+    """Have a served command start the local server, and wait until it serves."""
+    probe = [*taskledger(), "show", "0000"]
+    subprocess.run(probe, env=env, capture_output=True)  # (starts it)
+    deadline = time.monotonic() + 120
+    required = {**env, "TASKLEDGER_SERVER": "require"}
+    while (
+        "no taskledger server"
+        in subprocess.run(probe, env=required, capture_output=True, text=True).stderr
+    ):
+        if time.monotonic() > deadline:
+            raise SystemExit("the local server did not start")
+        time.sleep(0.1)
+
+
 def run(quick: bool = False, runs: int = 11) -> tuple[list[list[str]], dict[str, Any]]:
     """Every size; return table rows and raw results."""
     sizes = [1000, 10_000] if quick else [1000, 10_000, 100_000]
     results: dict[str, Any] = {}
     rows: list[list[str]] = []
-    with scratch("tl-cli-") as tmp:
-        for size in sizes:
-            home = tmp / f"n{size}"
-            bulk(home, LIST_ID, size)
-            big = size >= 100_000
-            r = measure(home, runs=5 if big else runs, cold_runs=1 if big else 3)
-            results[str(size)] = r
-            hello = r["floor_s"]["hello-world click"]
-            for command in COMMANDS:
-                warm = r["warm_s"][command]
-                rows.append([
-                    f"{size:,}", command, ms(warm), f"{warm / hello:.2f}x",
-                    ms(r["cold_s"][command]), ms(hello), ms(r["floor_s"]["python -c pass"]),
-                ])  # fmt: skip
-            shutil.rmtree(home)
+    runtime = Path(tempfile.mkdtemp(prefix="tl-rt-", dir="/tmp"))  # (a socket path is short)
+    try:
+        with scratch("tl-cli-") as tmp:
+            for size in sizes:
+                home = tmp / f"n{size}"
+                bulk(home, LIST_ID, size)
+                big = size >= 100_000
+                r = measure(home, runs=5 if big else runs, cold_runs=1 if big else 3,
+                            runtime=runtime)  # fmt: skip
+                results[str(size)] = r
+                hello = r["floor_s"]["hello-world click"]
+                for command in COMMANDS:
+                    warm, alone = r["warm_s"][command], r["own_process_s"][command]
+                    rows.append([
+                        f"{size:,}", command, ms(warm), f"{warm / hello:.2f}x", ms(alone),
+                        f"{alone / hello:.2f}x", ms(r["cold_s"][command]), ms(hello),
+                        ms(r["floor_s"]["python -c pass"]),
+                    ])  # fmt: skip
+                shutil.rmtree(home)
+    finally:
+        stop_servers(runtime)
+        shutil.rmtree(runtime, ignore_errors=True)
     return rows, results
 
 
-HEADER = ["tasks", "command", "warm", "warm / hello", "cold (no cache)", "hello click", "pass"]
+HEADER = [
+    "tasks", "command", "warm (served)", "/ hello", "warm (own process)", "/ hello",
+    "cold (own, no cache)", "hello click", "pass",
+]  # fmt: skip
 
 
 def ms(seconds: float) -> str:
