@@ -16,7 +16,11 @@ its ``Ledger`` is a long-lived one, kept between commands (at most
 ``MAX_LEDGERS``, least recently used dropped): it reads only what was
 appended since, like the MCP server's. A kept ledger is dropped and opened
 afresh when the list's folders are not the ones it opened (removed,
-replaced). Commands run one at a time; the collector runs between them.
+replaced). After a command, once no other waits (and at least once a
+second), the stats of the task files it wrote are written, and after a
+second without a command the snapshot too, so a command in its own process
+finds the folders as a command of its own would have left them. Commands
+run one at a time; the collector runs between them.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from pathlib import Path
 
 import click
 
-from ledger import Ledger
+from ledger import Ledger, LedgerError
 
 from . import _options, _query
 from ._client import MAGIC
@@ -51,6 +55,8 @@ MAX_LEDGERS = 8
 CLIENT_S = 5.0
 #: run the full collector after this many commands, or once idle
 COLLECT_EVERY = 500
+#: write what the ledgers hold back at least this often under a stream of commands
+FLUSH_S = 1.0
 MAX_REQUEST = 64 << 20
 #: the variables that choose what ``Ledger.open`` opens (a kept ledger is per value)
 _ENV_PREFIXES = ("TASKLEDGER_", "CLAUDE_")
@@ -78,6 +84,7 @@ class Ledgers:
     def __init__(self) -> None:
         self.kept: OrderedDict[tuple[object, ...], tuple[Ledger, Identity]] = OrderedDict()
         self.used: set[tuple[object, ...]] = set()
+        self.unflushed: set[tuple[object, ...]] = set()
 
     def open(self, home: Path | None, list_id: str, session: str | None) -> Ledger:
         env = tuple(
@@ -104,20 +111,29 @@ class Ledgers:
             found = self.kept.get(key)
             if found is not None:
                 self.kept[key] = (found[0], _identity(found[0]))
+        self.unflushed |= self.used
         self.used.clear()
 
-    def flush(self) -> None:
-        """Write what every kept ledger carries (``ledger/_carry.py``)."""
-        for ledger, _ in self.kept.values():
-            ledger.flush()
+    def flush(self, *, snapshot: bool) -> None:
+        """Write the stats of the task files the ledgers used since the last flush wrote
+        (``ledger/_carry.py``) -- and their snapshots, with ``snapshot`` -- so that a
+        command in its own process finds the folders as a command leaves them."""
+        for key in self.unflushed:
+            found = self.kept.get(key)
+            if found is not None:
+                _close(found[0], snapshot)
+        if snapshot:
+            self.unflushed.clear()
 
     def close(self) -> None:
-        self.flush()
+        self.unflushed.update(self.kept)
+        self.flush(snapshot=True)
         self.kept.clear()
 
 
-def _close(ledger: Ledger) -> None:
-    ledger.flush()
+def _close(ledger: Ledger, snapshot: bool = True) -> None:
+    with contextlib.suppress(LedgerError, OSError):  # (best effort: the logs are the truth)
+        ledger.flush(snapshot=snapshot)
 
 
 class _Out(io.TextIOWrapper):
@@ -296,14 +312,14 @@ def serve(path: str) -> None:
     gc.disable()  # (collected between commands, below)
     stopping: list[int] = []
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
-    last = time.monotonic()
+    last = flushed = time.monotonic()
     since_collect = 0
     try:
         while True:
             ready, _, _ = select.select([listener], [], [], 1.0)
             if not ready:
                 if since_collect:
-                    ledgers.flush()
+                    ledgers.flush(snapshot=True)
                     gc.collect()
                     since_collect = 0
                 if stopping or not _ours(path, ino) or time.monotonic() - last > IDLE_S:
@@ -313,6 +329,10 @@ def serve(path: str) -> None:
             with conn, contextlib.suppress(OSError):
                 handle(conn, ledgers)
             last = time.monotonic()
+            # (once no one waits, or at least once a second: not inside the next command)
+            if last - flushed > FLUSH_S or not select.select([listener], [], [], 0)[0]:
+                ledgers.flush(snapshot=False)  # (the snapshot: throttled, as in the library)
+                flushed = last
             since_collect += 1
             gc.collect(1)
             if since_collect >= COLLECT_EVERY:

@@ -172,8 +172,10 @@ class Ledger(AuditTrail, Replication):
                 state = self.reader.state()
         return state
 
-    def flush(self) -> None:
-        """Write now what a long-lived ledger carries for Claude Code's folder (``_carry``)."""
+    def flush(self, *, snapshot: bool = True) -> None:
+        """Write now what a long-lived ledger holds back: its ``_carry`` (and its snapshot)."""
+        if snapshot:
+            self.reader.save(force=True)
         if self._carry:
             flush(self.layout, self._carry)
 
@@ -395,5 +397,3 @@ class Ledger(AuditTrail, Replication):
         """
         committed = self._construct_claims().release(ref, force)
         return self._task(committed, ref)
-
-    # ------------------------------------------------------- replica exchange
