@@ -129,13 +129,16 @@ class _Conn:
         self.buf = b""
 
     def read(self, n: int) -> bytes | None:
-        while len(self.buf) < n:
-            chunk = self.sock.recv(max(65536, n - len(self.buf)))
+        parts, have = [self.buf], len(self.buf)
+        while have < n:  # (joined once: a 4 MB table arrives in many chunks)
+            chunk = self.sock.recv(max(65536, n - have))
             if not chunk:
                 return None
-            self.buf += chunk
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
+            parts.append(chunk)
+            have += len(chunk)
+        data = b"".join(parts)
+        self.buf = data[n:]
+        return data[:n]
 
 
 def _connect(path: str) -> _socket.socket | None:

@@ -94,8 +94,7 @@ class Ledgers:
         key = (str(Path.cwd()), None if home is None else str(home), list_id, session, env)
         found = self.kept.pop(key, None)
         if found is not None and found[1] != _identity(found[0]):
-            _close(found[0])
-            found = None
+            found = None  # (dropped unwritten: what it holds is of the folders that went)
         ledger = found[0] if found is not None else Ledger.open(home, list_id, session)
         ledger.warnings.clear()
         ledger.last_op = None
