@@ -26,10 +26,11 @@ from ._state import Key, Row
 if TYPE_CHECKING:  # a read answered from the rows never loads the model
     from ._model import Partial, Stamp, Task
 
-VERSION = 7
+VERSION = 8
 _SHARD = re.compile(r"[0-9a-f]{2}")
 _SHARD_TOKEN = re.compile(r"[0-9a-f]{16}")  # crc32 of the snapshot, then of the tasks
 TOKEN = re.compile(r"[0-9a-f]{12}")
+_TASK = _SHARD_TOKEN  # (a task id is 16 hex digits too)
 
 
 @datatype(frozen=True)
@@ -302,6 +303,8 @@ class Head:
         delta_rows: how many rows the deltas hold.
         edges: token of the edges file.
         aliases: task id -> its number in this machine's Claude Code folder.
+        unviewed: tasks whose files the writers of what the head covers may not
+            have brought in line (a reader looks at them; see ``_ledger``).
     """
 
     logs: dict[str, LogMark]
@@ -314,6 +317,7 @@ class Head:
     delta_rows: int
     edges: str
     aliases: dict[str, str]
+    unviewed: list[str]
 
     def fresh(self, stats: Mapping[str, os.stat_result]) -> bool:
         """True when the logs are exactly as the head covers them."""
@@ -339,6 +343,7 @@ class Head:
             "delta_rows": self.delta_rows,
             "edges": self.edges,
             "aliases": self.aliases,
+            "unviewed": self.unviewed,
         }
 
 
@@ -374,6 +379,7 @@ def head_in(raw: Any) -> Head | None:
             delta_rows=int(raw["delta_rows"]),
             edges=str(raw["edges"]),
             aliases={str(t): str(n) for t, n in raw["aliases"].items()},
+            unviewed=[t for t in raw["unviewed"] if type(t) is str and _TASK.fullmatch(t)],
         )
     except (KeyError, TypeError, ValueError, AttributeError):
         return None

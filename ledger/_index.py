@@ -201,6 +201,16 @@ class Index:
         out, self.view_changes = self.view_changes, set()
         return out
 
+    def unviewed(self) -> set[str]:
+        """Ids whose task file may differ (kept: see ``viewed``)."""
+        self.edges()
+        return self.view_changes
+
+    def viewed(self, ids: Iterable[str]) -> None:
+        """These tasks' files were just brought in line: forget them."""
+        self.edges()
+        self.view_changes.difference_update(ids)
+
     def state(self, load: ShardLoader) -> State:
         """An immutable state of everything indexed, loading tasks through ``load``.
 

@@ -162,7 +162,7 @@ class Ledger(AuditTrail, Replication):
             self._noticed = set()
         if changed or not settled(self.layout, self._carry):
             outcome = self._construct_view().reconcile(changed)
-            self._note(outcome)
+            self.warnings.extend(f"task files not updated: {e}" for e in outcome.errors)
             if outcome.created and not state.rows:
                 self.warnings.append(
                     f"adopted Claude Code's list {self.layout.view}: its {len(outcome.created)} "
@@ -171,6 +171,13 @@ class Ledger(AuditTrail, Replication):
             if outcome.recorded:
                 state = self.reader.state()
         return state
+
+    def _decided_on(self, ref: str | None = None) -> State:
+        """The state a write decides on (``_after_write.decided_on``)."""
+        from ._after_write import decided_on
+
+        self._adopt()
+        return decided_on(self.reader, self.layout, self._carry, self._noticed, self.state, ref)
 
     def flush(self, *, snapshot: bool = True) -> None:
         """Write now what a long-lived ledger holds back: its ``_carry`` (and its snapshot)."""
@@ -224,9 +231,6 @@ class Ledger(AuditTrail, Replication):
         self.seen()
         return self._construct_view().reconcile(full=True)  # (its errors are the caller's)
 
-    def _note(self, outcome: Outcome) -> None:
-        self.warnings.extend(f"task files not updated: {e}" for e in outcome.errors)
-
     # ---------------------------------------------------------------- writing
 
     def _commit(self, decide: Decide, session: str | None = None) -> Committed:
@@ -236,14 +240,9 @@ class Ledger(AuditTrail, Replication):
         if session is None:
             self.last_op = committed.op
         if committed.op is not None:
-            files = committed.files()
-            view = self._construct_view()
-            self._note(view.sync(files, committed.state))
-            # the tasks the catch-up changed besides: their writers wrote their files
-            # (confirmed without a lock), unless one died first -- then it is written here
-            others = self.reader.take_changed() - files
-            if others:
-                self._note(view.sync(others, committed.state, own=False))
+            from ._after_write import show
+
+            show(self._construct_view(), self.reader, committed, self.warnings)
             # (outside Claude Code's locks; a long-lived writer's save is throttled and
             # elected, see ``Reader.save``; a command's leaves the cache as it left the logs)
             self.reader.save()
@@ -267,7 +266,9 @@ class Ledger(AuditTrail, Replication):
         """
         from ._decide import plan_create
 
-        plan_create(self.state(), "the new task", edits)  # refuse a bad request before any lock
+        plan_create(
+            self._decided_on(), "the new task", edits
+        )  # refuse a bad request before any lock
         committed = self._commit(lambda now, new_id: plan_create(now, new_id, edits))
         assert committed.op is not None
         return committed.state.tasks[committed.op.task]
@@ -297,7 +298,7 @@ class Ledger(AuditTrail, Replication):
 
         if edits.is_empty():
             raise InvalidValue("nothing to update: name at least one field to change")
-        seen = based_on or self.state()
+        seen = based_on or self._decided_on(ref)
         task_id = seen.resolve(ref)
         check = self._construct_claims().check(seen, task_id, force)
         committed = self._commit(
@@ -317,7 +318,7 @@ class Ledger(AuditTrail, Replication):
         """
         from ._decide import plan_note
 
-        seen = self.state()
+        seen = self._decided_on(ref)
         task_id = seen.resolve(ref)
         check = self._construct_claims().check(seen, task_id, False)
         committed = self._commit(lambda now, _: plan_note(now, task_id, text, check.actor(now)))
@@ -335,7 +336,7 @@ class Ledger(AuditTrail, Replication):
         """
         from ._decide import plan_delete
 
-        seen = self.state()
+        seen = self._decided_on(ref)
         task_id = seen.resolve(ref)
         check = self._construct_claims().check(seen, task_id, force)
         committed = self._commit(lambda now, _: plan_delete(now, task_id, seen, check.actor(now)))
@@ -366,7 +367,7 @@ class Ledger(AuditTrail, Replication):
         from ._claims import lease_ms
 
         lease = lease_ms(lease_seconds)
-        seen = self.state()
+        seen = self._decided_on(ref)
         committed = self._construct_claims().claim(
             seen, seen.resolve(ref), lease, force, past_blockers=past_blockers
         )

@@ -15,6 +15,7 @@ class Outcome:
         recorded: ops recorded from Claude Code's writes.
         created: of those, the tasks Claude Code created.
         errors: what the file system refused.
+        left: file names left for later (Claude Code held their lock).
     """
 
     written: list[str] = field(default_factory=list)
@@ -22,3 +23,4 @@ class Outcome:
     recorded: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     created: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)

@@ -69,6 +69,8 @@ class Reader:
         self._quiet: tuple[Replayer, LogsKey] | None = None  # the logs as last caught up to
         self._client_id: int | None = None
         self._snap: Snapshot | None = None
+        #: tasks the snapshot answered for whose files may not be in line (``take_changed``)
+        self._unviewed: set[str] = set()
         #: keep the records each catch-up accepts in ``fresh_records`` (a follower drains them)
         self.collecting = False
         self.fresh_records: list[Record] = []
@@ -159,6 +161,7 @@ class Reader:
 
         state = State(known, load, derived, head.aliases)
         self._answer = (key, state)
+        self._unviewed.update(head.unviewed)
         return state
 
     def _stats_or_none(self) -> dict[str, os.stat_result] | None:
@@ -267,9 +270,10 @@ class Reader:
 
     def take_changed(self) -> set[str]:
         """Ids of tasks whose task file may differ since the last call (and forget them)."""
-        if self.replayer is None:
-            return set()
-        return self.replayer.index.take_view_changes()
+        out, self._unviewed = self._unviewed, set()
+        if self.replayer is not None:
+            out |= self.replayer.index.take_view_changes()
+        return out
 
     def changed_logs(self) -> list[str]:
         """Logs the snapshot read that are not what it read any more (logs only grow)."""

@@ -111,6 +111,8 @@ class Replayer:
             if base is None
             else Index(base.rows, base.edges, base.derived, machine, base.aliases)
         )
+        if base is not None:
+            self.index.view_changes.update(base.unviewed)  # (their files are looked at)
         self.shards = Shards(self.index, base, client_id, self._warn)
         self.shards.recover = self._recover_shard
         self._machine = machine

@@ -97,6 +97,7 @@ def save_snapshot(
         delta_rows=deltas,
         edges=edges,
         aliases=dict(index.aliases),
+        unviewed=sorted(index.unviewed()),
     )
     if not snapshot.write_head(head):
         return None

@@ -80,6 +80,7 @@ class Base:
         edges: every task's edge registers.
         derived: the edges derived from them.
         aliases: task id -> its number in this machine's Claude Code folder.
+        unviewed: tasks whose files may not be in line with what the snapshot covers.
         snapshot: a shard's pycrdt state (None: the shard is empty).
         declared: a shard's clocks as its records declare them.
         tasks: a shard's resolved tasks.
@@ -94,6 +95,7 @@ class Base:
     edges: RawEdges
     derived: Edges
     aliases: dict[str, str]
+    unviewed: list[str]
     snapshot: Callable[[str], bytes | None]
     declared: Callable[[str], dict[int, int]]
     tasks: Callable[[str], Partials]
@@ -372,7 +374,7 @@ class Snapshot:
         # (the head's progress, then what it names: rows, edges, and each shard on demand)
         return Base(
             head.logs, head.writers, head.heads, head.pending, head.rejected,
-            rows, raw_edges, derived, head.aliases,
+            rows, raw_edges, derived, head.aliases, head.unviewed,
             snapshot, lambda name: shard(name)[1], lambda name: shard(name)[0].copy(),
         )  # fmt: skip
 

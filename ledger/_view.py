@@ -227,6 +227,8 @@ class View:
                 self._locked(folder, marks, task_id, name, out)
         except Busy:
             self.warnings.append(f"task file {name}.json is locked by Claude Code; left for later")
+            out.left.append(name)
+            marks.unsettle(name)  # (the next pass looks at it)
         except NotRegular as exc:
             # a folder, a link or a FIFO where the file should be: nothing of ours is
             # there any more, so its absence later is no delete -- just write it then
@@ -255,9 +257,9 @@ class View:
         data = folder.read(f"{name}.json")
         if data is None or data != marks.baseline(task_id) or marks.hidden(state.tasks[task_id]):
             return False
-        if _renders(state, task_id, name) != data:  # ahead of this state (another
+        if renders(state, task_id, name) != data:  # ahead of this state (another
             now = self.current() if again else state  # writer's), unless a write just made it
-            if now is state or _renders(now, task_id, name) != data:
+            if now is state or renders(now, task_id, name) != data:
                 return False
         st = folder.lstat(f"{name}.json")
         if st is None or before is None or scan_stat(st) != scan_stat(before):
@@ -378,7 +380,7 @@ class View:
             self.warnings.append("could not raise .highwatermark; left for later")
 
 
-def _renders(state: State, task_id: str, name: str) -> bytes | None:
+def renders(state: State, task_id: str, name: str) -> bytes | None:
     """The bytes the task's file holds in this state (None: it has none)."""
     task = state.tasks.get(task_id)
     if task is None or task.deleted:

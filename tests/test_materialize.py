@@ -147,13 +147,17 @@ def test_only_the_changed_tasks_file_is_rewritten(home: Path) -> None:
     assert files(home)[ids[3]]["subject"] == "renamed"
 
 
-def test_a_writer_brings_in_line_the_file_a_killed_writer_left_behind(home: Path) -> None:
-    """A writer killed between its append and its file: the next writer whose
-    catch-up reads that op writes the file, though its own op is on another task."""
+def test_the_next_reader_brings_in_line_the_file_a_killed_writer_left_behind(
+    home: Path,
+) -> None:
+    """A writer killed between its append and its file: the next writer, whose
+    catch-up reads that op, writes only its own task's file (a writer appends and
+    returns) and names the other in the snapshot it saves; a command that reads
+    next, answered from that snapshot, writes the file."""
     import subprocess
     import sys
 
-    from ledger import Edits, Ledger
+    from ledger import Edits, Layout, Ledger
     from tests.conftest import proc_env
 
     bob = Ledger.open(home, "main", "bob")
@@ -171,8 +175,15 @@ def test_a_writer_brings_in_line_the_file_a_killed_writer_left_behind(home: Path
     assert files(home)[first.id]["subject"] == "first"  # the killed writer's file is behind
     bob.update(second.id, Edits(subject="second, again"), based_on=seen)  # no read first
     on_disk = files(home)
-    assert on_disk[first.id]["subject"] == "renamed"
+    assert on_disk[first.id]["subject"] == "first"  # not bob's to write
     assert on_disk[second.id]["subject"] == "second, again"
+    bob.flush()  # (its snapshot now, not within a second)
+    head = json.loads((Layout.of(home, "main").root / "cache" / "head.json").read_bytes())
+    assert head["unviewed"] == [first.id]  # bob read alice's op: its head says so
+    carol = Ledger.open(home, "main", "carol", long_lived=False)
+    assert carol.get(first.id).subject == "renamed"
+    assert carol.reader.replayer is None  # (answered from bob's snapshot: no log was read)
+    assert files(home)[first.id]["subject"] == "renamed"
 
 
 def test_a_noticed_name_of_no_task_in_a_quiet_folder_is_left_alone(home: Path) -> None:

@@ -1,0 +1,73 @@
+"""A writer appends and returns: what the next reader sees after many writers.
+
+Writers bring in line only their own tasks' files (``ledger/_after_write``);
+whoever reads next brings in line the rest. These tests race real writer
+processes, some killed between their append and their file, with no
+materializer or watch running, and then read once.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from ledger import Edits, Ledger
+from tests.conftest import proc_env
+
+WRITER = """
+import sys
+from ledger import Edits, Ledger
+home, index, count, tasks = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
+ledger = Ledger.open(home, "main", f"w{index}")
+for n in range(count):
+    ledger.update(tasks[(index + n) % len(tasks)], Edits(set_meta={f"w{index}-{n}": n}))
+"""
+
+KILLED = """
+import os, sys
+from ledger import Edits, Ledger
+from ledger._view import View
+View.sync = lambda self, ids, state=None, own=True: os._exit(0)
+Ledger.open(sys.argv[1], "main", "killed").update(sys.argv[2], Edits(set_meta={"killed": 1}))
+"""
+
+
+def files(home: Path) -> dict[str, dict[str, object]]:
+    return {p.stem: json.loads(p.read_text()) for p in sorted((home / "main").glob("*.json"))}
+
+
+def test_a_reader_after_many_writers_sees_every_op_and_every_file(home: Path) -> None:
+    writers, count = 4, 12
+    setup = Ledger.open(home, "main", "setup", long_lived=False)
+    shared = [setup.create(Edits(subject=f"shared {n}")).id for n in range(6)]
+    alone = setup.create(Edits(subject="the killed writer's")).id  # no one else writes it
+    env = proc_env(home)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(home), str(i), str(count), *shared], env=env
+        )
+        for i in range(writers)
+    ]
+    procs.append(subprocess.Popen([sys.executable, "-c", KILLED, str(home), shared[0]], env=env))
+    assert [p.wait(timeout=240) for p in procs] == [0] * (writers + 1)
+    # one more killed last, on a task no one else writes: its file stays behind
+    subprocess.run([sys.executable, "-c", KILLED, str(home), alone], env=env, check=True)
+    assert "killed" not in files(home)[alone].get("metadata", {})
+
+    reader = Ledger.open(home, "main", "reader", long_lived=False)
+    state = reader.state()
+    expected = {
+        (shared[(i + n) % len(shared)], f"w{i}-{n}"): n
+        for i in range(writers)
+        for n in range(count)
+    }
+    expected[(alone, "killed")] = expected[(shared[0], "killed")] = 1
+    present = {(t.id, k): v for t in state.live() for k, v in t.metadata}
+    assert {k: present.get(k) for k in expected} == expected  # every op
+    on_disk = files(home)
+    for task in state.live():  # every file, as the state says
+        meta = on_disk[task.id].get("metadata", {})
+        assert (on_disk[task.id]["subject"], meta) == (task.subject, dict(task.metadata))
+    assert reader.warnings == []
