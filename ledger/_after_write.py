@@ -100,7 +100,7 @@ def decided_on(
     """The state a write decides on: every log caught up, and what Claude Code
     changed in the file of the task ``ref`` names recorded first (``needs_pass``;
     else ``read``: a reader's pass, which looks at the ``noticed`` files too)."""
-    state = reader.rebuilding(reader.state)
+    state = reader.rebuilding(lambda: reader.state(save=False))  # (saved after the write)
     try:
         task_id = None if ref is None else state.resolve(ref)
     except (NotFound, Ambiguous):

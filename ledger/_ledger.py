@@ -155,7 +155,7 @@ class Ledger(AuditTrail, Replication):
     def state(self) -> State:
         """The current state, with Claude Code's folder brought in line first."""
         self._adopt()
-        state = self.reader.rebuilding(self.reader.state)
+        state = self.reader.rebuilding(lambda: self.reader.state(save=False))
         changed = self.reader.take_changed()
         if self._noticed:
             changed |= {state.by_alias(n) or n for n in self._noticed}
@@ -169,7 +169,8 @@ class Ledger(AuditTrail, Replication):
                     "tasks are recorded in the ledger and keep their numbers"
                 )
             if outcome.recorded:
-                state = self.reader.state()
+                state = self.reader.state(save=False)
+        self.reader.save()  # (after the pass: its head names only the files it left behind)
         return state
 
     def _decided_on(self, ref: str | None = None) -> State:
@@ -243,8 +244,7 @@ class Ledger(AuditTrail, Replication):
             from ._after_write import show
 
             show(self._construct_view(), self.reader, committed, self.warnings)
-            # (outside Claude Code's locks; a long-lived writer's save is throttled and
-            # elected, see ``Reader.save``; a command's leaves the cache as it left the logs)
+            # (outside Claude Code's locks; a long-lived writer's is throttled: ``Reader.save``)
             self.reader.save()
         return committed
 

@@ -38,8 +38,8 @@ def test_a_read_repairing_files_while_a_writer_commits_leaves_the_newest(
     (home / "l" / "stray-trigger").write_text("")  # the folder changed: readers repair
     real = Reader.state
 
-    def read_then_writer_commits(self: Reader) -> object:
-        state = real(self)
+    def read_then_writer_commits(self: Reader, *, save: bool = True) -> object:
+        state = real(self, save=save)
         monkeypatch.setattr(Reader, "state", real)
         bob = Ledger.open(home, "l", "bob", long_lived=False)
         bob.update(tid, Edits(subject="new subject"))
