@@ -21,7 +21,7 @@ is kept as its encoded state until needed again (never fewer than
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from ._cache_format import Partials
@@ -48,6 +48,31 @@ MIN_DOCS = 16
 #: so a replay of a million ops holds documents and ids, not every update read
 APPLY_AT = 4096
 _EXTRACT_ALL = 24  # resolving this many tasks of a shard: export the whole shard at once
+
+
+class _Tasks(Mapping[str, Task]):
+    """A shard's tasks as a state reads them: each read from the cache when first asked
+    for (a write on a big list reads one task, not the shard's every one)."""
+
+    __slots__ = ("_parts", "_recover")
+
+    def __init__(
+        self, parts: Partials, recover: Callable[[CacheBroken], Mapping[str, Partial]]
+    ) -> None:
+        self._parts = parts
+        self._recover = recover
+
+    def __getitem__(self, task_id: str) -> Task:
+        try:
+            return self._parts[task_id].task
+        except CacheBroken as exc:  # (the shard is read from the logs instead)
+            return self._recover(exc)[task_id].task
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._parts)
+
+    def __len__(self) -> int:
+        return len(self._parts)
 
 
 @datatype
@@ -95,7 +120,7 @@ class Shards:
         # shards whose resolved tasks a handed-out state shares: copied before a change
         self._shared: set[str] = set()
         #: the loader ``frozen`` last made, while no shard's tasks changed since
-        self._frozen: Callable[[str], dict[str, Task]] | None = None
+        self._frozen: Callable[[str], Mapping[str, Task]] | None = None
         #: what a damaged snapshot file said, and where a shard it cannot give comes from then
         self.broken: str | None = None
         #: shard files written for the next head ahead of it: shard -> (version, token)
@@ -296,7 +321,7 @@ class Shards:
         """A task as resolved (without derived edges), or None when unknown."""
         return self.settle(shard_of(task_id)).get(task_id)
 
-    def frozen(self) -> Callable[[str], dict[str, Task]]:
+    def frozen(self) -> Callable[[str], Mapping[str, Task]]:
         """A loader of every shard's tasks as they stand now, which later reads never change.
 
         Costs one reference per shard: a shard's tasks are copied only when
@@ -309,14 +334,14 @@ class Shards:
         self._shared = set(view)
         base = self.base
 
-        def load(shard: str) -> dict[str, Task]:
+        def load(shard: str) -> Mapping[str, Task]:
             found = view.get(shard)
             try:
                 if found is None:
                     found = Partials() if base is None else base.tasks(shard)
-                return found.tasks()
             except CacheBroken as exc:
                 return {task_id: p.task for task_id, p in self._recovered(exc, shard).items()}
+            return _Tasks(found, lambda exc: self._recovered(exc, shard))
 
         self._frozen = load
         return load
