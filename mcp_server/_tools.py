@@ -115,7 +115,7 @@ class Tools:
         return {"task": {"id": task.id, "subject": task.subject}}
 
     def update(self, args: dict[str, Any]) -> Json:
-        before, _ = self.task(args["taskId"])
+        before, seen = self.task(args["taskId"])
         status = args.get("status")
         meta = args.get("metadata", {})
         edits = Edits(
@@ -132,7 +132,7 @@ class Tools:
         force = bool(args.get("force"))
         after = before
         if not edits.is_empty():
-            after = self.ledger.update(before.id, edits, force=force)
+            after = self.ledger.update(before.id, edits, force=force, based_on=seen)
         if status == "deleted":
             after = self.ledger.delete(before.id, force=force)
         out: dict[str, Json] = {
