@@ -68,6 +68,7 @@ class Reader:
         self._staging_since = 0.0
         self._quiet: tuple[Replayer, LogsKey] | None = None  # the logs as last caught up to
         self._client_id: int | None = None
+        self._token = os.urandom(8).hex().encode()  # (names this reader as the saver)
         self._snap: Snapshot | None = None
         #: tasks the snapshot answered for whose files may not be in line (``take_changed``)
         self._unviewed: set[str] = set()
@@ -349,10 +350,12 @@ class Reader:
     def _staged(self, snapshot: Snapshot, now: float) -> bool:
         """Stage a few more shard files for the next head (``_save.stage``); True once
         none is left. Files staged too long ago are written again."""
-        from ._save import STAGE_BYTES, STAGED_FOR_S, stage
+        from ._save import STAGE_BYTES, STAGED_FOR_S, saving, stage
 
         replayer = self.replayer
         assert replayer is not None
+        if not saving(snapshot, self._token):
+            return False  # another long-lived process is saving
         if not replayer.shards.staged or now - self._staging_since > STAGED_FOR_S:
             replayer.shards.staged.clear()
             self._staging_since = now
@@ -363,7 +366,8 @@ class Reader:
     ) -> Head | None:
         from ._save import write
 
-        return write(snapshot, replayer, stats, self.head, time.monotonic() - self._saved_at)
+        age = time.monotonic() - self._saved_at
+        return write(snapshot, replayer, stats, self.head, age, self._token)
 
     # ------------------------------------------------------- time and audit
 

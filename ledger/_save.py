@@ -24,6 +24,8 @@ STAGE_BYTES = 128 * 1024
 #: unreferenced files for ``GRACE_S`` = 120 s)
 STAGED_FOR_S = 30.0
 COLLECT_EVERY_S = 60.0
+SAVING = ".saving"  # names the long-lived process that saves now (``saving``)
+SAVING_FOR_S = 5.0
 #: a head this old is built on again only while it is still the one on disk (collect
 #: keeps unreferenced files for ``GRACE_S`` = 120 s)
 DELTA_FOR_S = 60.0
@@ -38,15 +40,19 @@ def write(
     stats: dict[str, os.stat_result],
     old: Head | None,
     age_s: float,
+    token: bytes | None = None,
 ) -> Head | None:
     """Save a snapshot on top of ``old`` (this process's last head, written ``age_s``
-    ago), and collect old files when that is due; None when nothing was written."""
+    ago), and collect old files when that is due; None when nothing was written.
+    ``token``: the saver's, given back once the head is written (``saving``)."""
     stale = old is not None and age_s > DELTA_FOR_S and snapshot.read_head() != old
     if stale and old is not None and not touch(snapshot, old):
         # another process's head replaced this one long ago, and a file it carries
         # over was collected since: leave that head be (the next reader catches up)
         return None
     head = save_snapshot(snapshot, replayer, stats, old)
+    if head is not None and token is not None:
+        done_saving(snapshot, token)
     if head is not None and collect_due(snapshot, COLLECT_EVERY_S):
         collect(snapshot, head)  # (at most once a minute, whichever process it is)
     return head
@@ -136,6 +142,38 @@ def stage(snapshot: Snapshot, replayer: Replayer, budget: int) -> bool:
         shards.staged[shard] = (version, put[0])
         spent += put[1]
     return True
+
+
+def saving(snapshot: Snapshot, token: bytes) -> bool:
+    """Whether the long-lived process ``token`` names is the one that saves now.
+
+    Many long-lived writers of one list find a head older than a second at the
+    same moment; the first to make ``.saving`` holding its token stages and
+    writes the next head, and the others leave it be while the file is younger
+    than ``SAVING_FOR_S`` (no lock: a saver that died is replaced after that).
+    """
+    folder = snapshot.folder
+    try:
+        found = folder.read(SAVING, limit=64)
+        if found == token:
+            return True
+        st = None if found is None else folder.lstat(SAVING)
+        if st is not None and 0 <= time.time() - st.st_mtime < SAVING_FOR_S:
+            return False
+        if found is not None:
+            folder.unlink(SAVING)
+        return folder.publish(SAVING, token)
+    except OSError:
+        return True  # (as before there was a saver: each saves)
+
+
+def done_saving(snapshot: Snapshot, token: bytes) -> None:
+    """Give up ``.saving`` once the head is written (if it still names ``token``)."""
+    try:
+        if snapshot.folder.read(SAVING, limit=64) == token:
+            snapshot.folder.unlink(SAVING)
+    except OSError:
+        pass
 
 
 # ---------------------------------------------------------------- housekeeping

@@ -71,3 +71,29 @@ def test_a_reader_after_many_writers_sees_every_op_and_every_file(home: Path) ->
         meta = on_disk[task.id].get("metadata", {})
         assert (on_disk[task.id]["subject"], meta) == (task.subject, dict(task.metadata))
     assert reader.warnings == []
+
+
+def test_one_long_lived_writer_at_a_time_stages_the_next_snapshot(home: Path) -> None:
+    """Many long-lived writers find a head older than a second at once: the first to
+    make ``.saving`` stages and writes the next head; a saver gone quiet is replaced."""
+    import os
+    import time
+
+    from ledger._save import SAVING, SAVING_FOR_S, done_saving, saving
+    from ledger._snapshot import Snapshot
+
+    alice = Ledger.open(home, "main", "alice")
+    alice.create(Edits(subject="x"))
+    folder = alice.layout.open("cache")
+    assert folder is not None
+    with folder:
+        snapshot = Snapshot(folder)
+        assert saving(snapshot, b"a") and saving(snapshot, b"a")  # a takes it, and keeps it
+        assert not saving(snapshot, b"b")  # b leaves the save to a
+        old = time.time() - SAVING_FOR_S - 1
+        os.utime(SAVING, (old, old), dir_fd=folder.fd)  # a went quiet
+        assert saving(snapshot, b"b") and not saving(snapshot, b"a")
+        done_saving(snapshot, b"a")  # (not a's to give up any more)
+        assert folder.read(SAVING) == b"b"
+        done_saving(snapshot, b"b")
+        assert folder.read(SAVING) is None and saving(snapshot, b"a")
