@@ -287,11 +287,8 @@ class Reader:
             return []
         with folder:
             stats = scan_logs(folder)
-            return [
-                n
-                for n, m in head.logs.items()
-                if n in stats and log_changed(folder, n, m, stats[n])
-            ]
+            changed = (n for n, m in head.logs.items() if n in stats)
+            return [n for n in changed if log_changed(folder, n, head.logs[n], stats[n])]
 
     def _report(self, replayer: Replayer) -> None:
         self.warnings.extend(str(w) for w in replayer.take_warnings())
@@ -313,6 +310,7 @@ class Reader:
             head is not None
             and head.logs == replayer.marks(stats)
             and not replayer.shards.changed()
+            and replayer.index.unviewed().issuperset(head.unviewed)
         ):
             return
         try:

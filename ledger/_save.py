@@ -80,6 +80,8 @@ def save_snapshot(
         rows_token = snapshot.put_rows(index.ordered().values())
         segments = [] if rows_token is None else [rows_token]
         deltas = 0
+    elif not index.dirty:
+        rows_token, segments = "", list(old.rows)  # (no row changed: the head alone)
     else:
         dirty = index.dirty
         rows = index.rows  # (only the changed rows: work in proportion to the change)

@@ -97,3 +97,26 @@ def test_one_long_lived_writer_at_a_time_stages_the_next_snapshot(home: Path) ->
         assert folder.read(SAVING) == b"b"
         done_saving(snapshot, b"b")
         assert folder.read(SAVING) is None and saving(snapshot, b"a")
+
+
+def test_a_read_leaves_a_head_naming_no_file_its_pass_looked_at(home: Path) -> None:
+    """A read that caught up from the logs names every task it read in the head it
+    saves before its pass (``seen``), and none once its pass looked at them: a head
+    naming 10k tasks made every later command look at 10k files."""
+    import shutil
+
+    from ledger import Layout
+
+    writer = Ledger.open(home, "main", "writer", long_lived=False)
+    ids = sorted(writer.create(Edits(subject=f"t{n}")).id for n in range(5))
+    cache = Layout.of(home, "main").root / "cache"
+    shutil.rmtree(cache)  # (the next read replays the logs)
+
+    def unviewed() -> list[str]:
+        return sorted(json.loads((cache / "head.json").read_bytes())["unviewed"])
+
+    reader = Ledger.open(home, "main", "reader", long_lived=False)
+    reader.seen()  # no pass: every task it read may have a file behind
+    assert unviewed() == ids
+    reader.state()
+    assert unviewed() == []
