@@ -285,7 +285,7 @@ class Snapshot:
     ) -> tuple[str, int] | None:
         """Write one shard's snapshot and resolved tasks; return their token and size."""
         declared_json = _json.dumps_bytes({f"{c:x}": k for c, k in declared.items()})
-        tasks = b",".join(Partials.of(partials).out())
+        tasks = b",\n".join(Partials.of(partials).out())  # (one a line: ``_read_shard_tasks``)
         view = b'{"tasks":[%b],"declared":%b}' % (tasks, declared_json)
         # Named by their checksums: a reader refuses a file whose bytes changed.
         token = f"{zlib.crc32(doc):08x}{zlib.crc32(view):08x}"
@@ -341,7 +341,7 @@ class Snapshot:
                 if shard_of(task_id) != shard or task_id in items:
                     raise ValueError("a task in the wrong shard, or twice")
                 items[task_id] = item
-            tasks = Partials(items)
+            tasks = Partials(items, _encoded(data, items))
             declared = {int(c, 16): int(k) for c, k in raw["declared"].items()}
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise CacheBroken(f"shard {shard}: {exc}") from exc
@@ -379,3 +379,14 @@ class Snapshot:
         )  # fmt: skip
 
     # -- housekeeping
+
+
+def _encoded(data: bytes, items: Mapping[str, object]) -> dict[str, bytes] | None:
+    """Each task's JSON text as the shard file holds it, one a line (a save writes a
+    task that did not change as it was read, without encoding it again); None for a
+    file that does not hold them so (an older one)."""
+    start, end = data.find(b'{"tasks":[') + 10, data.rfind(b'],"declared":')
+    if start < 10 or end < start:
+        return None
+    lines = data[start:end].split(b",\n") if end > start else []
+    return dict(zip(items, lines, strict=True)) if len(lines) == len(items) else None

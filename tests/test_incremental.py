@@ -174,6 +174,37 @@ def test_a_snapshots_shard_tasks_are_shared_and_its_clocks_copied(home: Path) ->
     snapshot.close()
 
 
+def test_a_save_writes_the_shard_tasks_it_did_not_change_as_it_read_them(home: Path) -> None:
+    """A shard's tasks file holds one task a line: a save copies the ones that did not
+    change, byte for byte, instead of encoding them again; an older file (all on one
+    line) reads the same, and its tasks are encoded when saved."""
+    import json
+
+    from ledger._cache_format import Partials
+    from ledger._snapshot import _encoded
+
+    ledger = Ledger.open(home, "main", "writer", long_lived=False)
+    for n in range(40):
+        ledger.create(Edits(subject=f"task {n}"))
+    folder = Layout.of(home, "main").open("cache")
+    assert folder is not None
+    snapshot = Snapshot(folder)
+    head = snapshot.read_head()
+    assert head is not None
+    shard, token = max(head.shards.items(), key=lambda kv: len(snapshot.shard_tasks(*kv)[0]))
+    tasks, _ = snapshot.shard_tasks(shard, token)
+    data = snapshot.shard_dir(create=False).read(f"{shard}.{token}.json")
+    assert data is not None and len(tasks) >= 2 and data.count(b",\n") == len(tasks) - 1
+    assert tasks.out() == [json.dumps(t, separators=(",", ":")).encode()
+                           for t in json.loads(data)["tasks"]]  # fmt: skip
+    assert tasks._bytes.keys() == set(tasks)  # (kept as read: nothing encoded again)
+    one_line = data.replace(b",\n", b",")  # an older file's: no text kept
+    assert _encoded(one_line, tasks._items) is None
+    old = Partials(dict(tasks._items))
+    assert old.out() == tasks.out() and old.tasks() == tasks.tasks()
+    snapshot.close()
+
+
 # ------------------------------------------------------------ rows file checks
 
 
