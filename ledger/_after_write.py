@@ -4,15 +4,18 @@ A writer appends and returns (issue 15): it brings in line only the files
 its op changes (``Committed.files``). The files of tasks other writers
 changed -- which the catch-up before its append read -- are those writers'
 to write, and each writes them under Claude Code's lock after catching up,
-so the last write of a file holds every op before it. What a writer that
-died between its append and its file leaves behind is found by whoever
-reads next: the writers keep those tasks in their replayer's *unviewed* set
-and name them in every snapshot head they save (``Head.unviewed``); a
-reader (``Ledger.state``) looks at each of them and at every op it caught
-up itself. A writer holding more than ``UNVIEWED_MAX`` of them looks at
-them itself, so a reader never has more than that many to look at.
+so the last write of a file holds every op read before it (a task that an
+op read by a catch-up during the write changed stays unviewed: ``show``).
+What a writer that died between its append and its file leaves behind is
+found by whoever reads next: the writers keep those tasks in their
+replayer's *unviewed* set and name them in every snapshot head they save
+(``Head.unviewed``); a reader (``Ledger.state``, ``look``) looks at each of
+them and at every op it caught up itself, and puts back what it could not
+bring in line. A writer holding more than ``UNVIEWED_MAX`` of them looks at
+them itself, so the heads writers save name at most that many (a read that
+makes no pass, ``seen``, names all it read, until the next pass).
 
-Before deciding, a writer looks at the file of the task it changes
+Before deciding, a writer looks at the files of the tasks it writes
 (``needs_pass``): a change Claude Code made there is recorded first (by the
 reader's pass), so it is never recorded after, and over, a later write; and
 when the folder moved since the last pass, at its names: a task Claude Code
@@ -23,7 +26,7 @@ can take it. Changes to the other files are recorded by the next read.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING
 
 from ._baseline import Baselines
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
     from ._carry import Carry
     from ._fs import Dir
     from ._layout import Layout
+    from ._outcome import Outcome
     from ._reader import Reader
     from ._state import State
     from ._view import View
@@ -43,11 +47,14 @@ if TYPE_CHECKING:
 UNVIEWED_MAX = 128
 
 
-def needs_pass(layout: Layout, state: State, task_id: str | None, carry: Carry | None) -> bool:
+def needs_pass(
+    layout: Layout, state: State, task_ids: Collection[str], carry: Carry | None
+) -> bool:
     """Whether a change Claude Code made must be recorded before this write: one in
-    the file of the task it changes (``task_id``), or a task file it created (recorded
-    now, whatever happens to the folder next). Changes to other files wait for the
-    next read, unless no pass ever looked the folder over, or the last one failed."""
+    the file of a task it writes (``task_ids``: the one it changes, the ones it links
+    and those shown beside it), or a task file Claude Code created (recorded now,
+    whatever happens to the folder next). Changes to other files wait for the next
+    read, unless no pass ever looked the folder over, or the last one failed."""
     try:
         folder = layout.open_view()
     except StorageError:
@@ -62,9 +69,7 @@ def needs_pass(layout: Layout, state: State, task_id: str | None, carry: Carry |
                     return True  # (never looked over, a write failed, or the folder is new)
                 if _unknown_file(folder, state):
                     return True
-            if task_id is None:
-                return False
-            return not _untouched(folder, marks, state, task_id)
+            return not all(_untouched(folder, marks, state, t) for t in task_ids)
         except OSError:
             return True
 
@@ -82,47 +87,60 @@ def _unknown_file(folder: Dir, state: State) -> bool:
 
 
 def _untouched(folder: Dir, marks: Baselines, state: State, task_id: str) -> bool:
-    """Whether the task's file holds what taskledger last wrote there (or neither exists),
-    or what the state says (another writer's, whose baseline is not written yet)."""
-    from ._view import renders
-
+    """Whether the task's file holds what taskledger last wrote there (or neither
+    exists). Only its baseline says so: a file that holds what the state says but
+    not its baseline (its writer died before writing that) is recorded before the
+    write too, where that records nothing, rather than after it, over it."""
     name = state.aliases.get(task_id, task_id)
-    data = folder.read(f"{name}.json")
-    return data == marks.baseline(task_id) or (
-        data is not None and data == renders(state, task_id, name)
-    )
+    return folder.read(f"{name}.json") == marks.baseline(task_id)
 
 
 def decided_on(
     reader: Reader, layout: Layout, carry: Carry | None, noticed: set[str],
-    read: Callable[[], State], ref: str | None,
+    read: Callable[[], State], ref: str | None, links: Sequence[str] = (),
 ) -> State:  # fmt: skip
     """The state a write decides on: every log caught up, and what Claude Code
-    changed in the file of the task ``ref`` names recorded first (``needs_pass``;
-    else ``read``: a reader's pass, which looks at the ``noticed`` files too)."""
+    changed in the files of the tasks ``ref`` and ``links`` name (and those shown
+    beside ``ref``'s) recorded first (``needs_pass``; else ``read``: a reader's
+    pass, which looks at the ``noticed`` files too)."""
     state = reader.rebuilding(lambda: reader.state(save=False))  # (saved after the write)
     try:
-        task_id = None if ref is None else state.resolve(ref)
+        ids = [state.resolve(r) for r in (*(() if ref is None else (ref,)), *links)]
     except (NotFound, Ambiguous):
         return read()  # (a number Claude Code just gave may name it)
-    if noticed or needs_pass(layout, state, task_id, carry):
-        noticed.update(() if task_id is None else (task_id,))
+    if ref is not None:
+        edges = state.edges
+        ids += [*edges.blocks.get(ids[0], ()), *edges.blocked_by.get(ids[0], ())]
+    if noticed or needs_pass(layout, state, ids, carry):
+        noticed.update(ids)
         return read()
     return state
 
 
 def show(view: View, reader: Reader, committed: Committed, warnings: list[str]) -> None:
     """Bring the files of a write's tasks in line (and, past ``UNVIEWED_MAX``, the
-    files the other writers' ops it read may have left behind)."""
+    files the other writers' ops it read may have left behind). A task whose file a
+    catch-up under a lock found behind again stays unviewed."""
     index = None if reader.replayer is None else reader.replayer.index
-    files = committed.files()
-    outcomes = [view.sync(files, committed.state)]
-    if index is not None and not (outcomes[0].errors or outcomes[0].left):
-        index.viewed(files)
-    others = set() if index is None else index.unviewed()
-    if index is not None and len(others) > UNVIEWED_MAX:
-        others = set(others)
-        outcomes.append(view.sync(others, committed.state, own=False))
-        if not (outcomes[-1].errors or outcomes[-1].left):
-            index.viewed(others)
-    warnings.extend(f"task files not updated: {e}" for o in outcomes for e in o.errors)
+    groups = [(committed.files(), True)]
+    if index is not None and len(index.unviewed()) > UNVIEWED_MAX:
+        groups.append((index.unviewed(), False))
+    for ids, own in groups:
+        since = -1 if index is None else (index.edges(), index.view_tick)[1]
+        outcome = view.sync(ids, committed.state, own=own)
+        warnings.extend(f"task files not updated: {e}" for e in outcome.errors)
+        if index is not None and not (outcome.errors or outcome.left):
+            index.viewed(ids, since)
+
+
+def look(view: View, reader: Reader, changed: set[str], *, full: bool = False) -> Outcome:
+    """A reader's pass over the folder (``View.reconcile``); the tasks of ``changed``
+    it could not bring in line are looked at again by the next one."""
+    try:
+        outcome = view.reconcile(changed, full=full)
+    except BaseException:
+        reader.unview(changed)
+        raise
+    if outcome.errors or outcome.left:
+        reader.unview(changed)
+    return outcome

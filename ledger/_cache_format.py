@@ -304,7 +304,7 @@ class Head:
         edges: token of the edges file.
         aliases: task id -> its number in this machine's Claude Code folder.
         unviewed: tasks whose files the writers of what the head covers may not
-            have brought in line (a reader looks at them; see ``_ledger``).
+            have brought in line (a reader looks at them; see ``_after_write``).
     """
 
     logs: dict[str, LogMark]

@@ -64,7 +64,9 @@ class Index:
         self._derived: Edges | None = derived
         self._derived_before: Edges | None = derived
         self.dirty: set[str] = set()  # ids whose row changed since the last snapshot
-        self.view_changes: set[str] = set()  # ids whose task file may differ
+        #: ids whose task file may differ, each with when it last did (``viewed``)
+        self.view_changes: dict[str, int] = {}
+        self.view_tick = 0
         self.edges_dirty = False
         self._last_key: Key | None = None
         #: the last state handed out, with the loader it was made with (until a change)
@@ -191,25 +193,35 @@ class Index:
                 ):
                     for task_id in set(side_old) | set(side_new):
                         if side_old.get(task_id, ()) != side_new.get(task_id, ()):
-                            self.view_changes.add(task_id)
+                            self.unview((task_id,))
             self._derived = self._derived_before = new
         return self._derived
 
     def take_view_changes(self) -> set[str]:
         """Ids whose task file may differ since the last call (and forget them)."""
         self.edges()
-        out, self.view_changes = self.view_changes, set()
+        out, self.view_changes = set(self.view_changes), {}
         return out
+
+    def unview(self, ids: Iterable[str]) -> None:
+        """These tasks' files may differ now."""
+        self.view_tick += 1
+        for task_id in ids:
+            self.view_changes[task_id] = self.view_tick
 
     def unviewed(self) -> set[str]:
         """Ids whose task file may differ (kept: see ``viewed``)."""
         self.edges()
-        return self.view_changes
+        return set(self.view_changes)
 
-    def viewed(self, ids: Iterable[str]) -> None:
-        """These tasks' files were just brought in line: forget them."""
+    def viewed(self, ids: Iterable[str], since: int) -> None:
+        """These tasks' files were brought in line with every op read up to the tick
+        ``since``: forget those of them that did not change again after it."""
         self.edges()
-        self.view_changes.difference_update(ids)
+        changes = self.view_changes
+        for task_id in ids:
+            if changes.get(task_id, since + 1) <= since:
+                del changes[task_id]
 
     def state(self, load: ShardLoader) -> State:
         """An immutable state of everything indexed, loading tasks through ``load``.

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ._after_write import decided_on, look, show
 from ._carry import Carry
 from ._checks import DEFAULT_LEASE_S
 from ._errors import InvalidValue
@@ -161,7 +162,7 @@ class Ledger(AuditTrail, Replication):
             changed |= {state.by_alias(n) or n for n in self._noticed}
             self._noticed = set()
         if changed or not settled(self.layout, self._carry):
-            outcome = self._construct_view().reconcile(changed)
+            outcome = look(self._construct_view(), self.reader, changed)
             self.warnings.extend(f"task files not updated: {e}" for e in outcome.errors)
             if outcome.created and not state.rows:
                 self.warnings.append(
@@ -173,12 +174,12 @@ class Ledger(AuditTrail, Replication):
         self.reader.save()  # (after the pass: its head names only the files it left behind)
         return state
 
-    def _decided_on(self, ref: str | None = None) -> State:
+    def _decided_on(self, ref: str | None = None, edits: Edits | None = None) -> State:
         """The state a write decides on (``_after_write.decided_on``)."""
-        from ._after_write import decided_on
-
+        links = () if edits is None else (*edits.add_blocked_by, *edits.add_blocks)
         self._adopt()
-        return decided_on(self.reader, self.layout, self._carry, self._noticed, self.state, ref)
+        return decided_on(self.reader, self.layout, self._carry, self._noticed, self.state,
+                          ref, links)  # fmt: skip
 
     def flush(self, *, snapshot: bool = True) -> None:
         """Write now what a long-lived ledger holds back: its ``_carry`` (and its snapshot)."""
@@ -229,8 +230,11 @@ class Ledger(AuditTrail, Replication):
 
     def materialize(self) -> Outcome:
         """Compare every task file with the state; fix what differs, remove strays."""
-        self.seen()
-        return self._construct_view().reconcile(full=True)  # (its errors are the caller's)
+        self._adopt()
+        self.reader.rebuilding(lambda: self.reader.state(save=False))
+        outcome = look(self._construct_view(), self.reader, self.reader.take_changed(), full=True)
+        self.reader.save()
+        return outcome  # (its errors are the caller's)
 
     # ---------------------------------------------------------------- writing
 
@@ -241,8 +245,6 @@ class Ledger(AuditTrail, Replication):
         if session is None:
             self.last_op = committed.op
         if committed.op is not None:
-            from ._after_write import show
-
             show(self._construct_view(), self.reader, committed, self.warnings)
             # (outside Claude Code's locks; a long-lived writer's is throttled: ``Reader.save``)
             self.reader.save()
@@ -266,9 +268,7 @@ class Ledger(AuditTrail, Replication):
         """
         from ._decide import plan_create
 
-        plan_create(
-            self._decided_on(), "the new task", edits
-        )  # refuse a bad request before any lock
+        plan_create(self._decided_on(None, edits), "the new task", edits)  # (before any lock)
         committed = self._commit(lambda now, new_id: plan_create(now, new_id, edits))
         assert committed.op is not None
         return committed.state.tasks[committed.op.task]
@@ -298,7 +298,7 @@ class Ledger(AuditTrail, Replication):
 
         if edits.is_empty():
             raise InvalidValue("nothing to update: name at least one field to change")
-        seen = based_on or self._decided_on(ref)
+        seen = based_on or self._decided_on(ref, edits)
         task_id = seen.resolve(ref)
         check = self._construct_claims().check(seen, task_id, force)
         committed = self._commit(

@@ -87,7 +87,7 @@ class AuditTrail:
 
     def verify(self) -> Report:
         """Check every log for damage and tampering (see ``_verify``)."""
-        from ._verify import verify
+        from ._verify import changed_logs, verify
 
         self._adopt()
-        return verify(self.layout, self.reader.changed_logs(), self.clock())
+        return verify(self.layout, changed_logs(self.layout), self.clock())

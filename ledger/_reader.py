@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from ._cache_format import Head
@@ -276,26 +276,19 @@ class Reader:
             out |= self.replayer.index.take_view_changes()
         return out
 
-    def changed_logs(self) -> list[str]:
-        """Logs the snapshot read that are not what it read any more (logs only grow)."""
-        from ._replay import log_changed
-
-        snapshot = self._snapshot()
-        head = None if snapshot is None else snapshot.read_head()
-        folder = self.layout.open("logs")
-        if head is None or folder is None:
-            return []
-        with folder:
-            stats = scan_logs(folder)
-            changed = (n for n, m in head.logs.items() if n in stats)
-            return [n for n in changed if log_changed(folder, n, head.logs[n], stats[n])]
+    def unview(self, ids: Iterable[str]) -> None:
+        """These tasks' files were not brought in line after all (taken again next time)."""
+        if self.replayer is not None:
+            self.replayer.index.unview(ids)
+        else:
+            self._unviewed.update(ids)
 
     def _report(self, replayer: Replayer) -> None:
         self.warnings.extend(str(w) for w in replayer.take_warnings())
 
     def save(self, *, force: bool = False, stats: dict[str, os.stat_result] | None = None) -> None:
         """Write a snapshot of what the replayer read, if it read anything new (best effort)."""
-        replayer = self.replayer
+        replayer = self.replayer or self._viewed_head()
         if replayer is None or replayer.multi:
             return  # (a writer named by two logs: every read replays, see ``Replayer``)
         if replayer.shards.broken is not None:
@@ -321,21 +314,34 @@ class Reader:
             return
         if self.long_lived and not force and self._saved_at and not self._staged(snapshot, now):
             return  # (the rest of this save is written in the next calls)
-        written = self._write(snapshot, replayer, stats)
+        from ._save import write
+
+        written = write(snapshot, replayer, stats, self.head, now - self._saved_at, self._token)
         if written is not None:
             self.head = written
             self._saved_at = now
+
+    def _viewed_head(self) -> Replayer | None:
+        """A replayer to write the head it answered from again without the tasks it names,
+        once a pass looked at them (else every later command looks at them again)."""
+        head = self.head
+        if self._answer is None or head is None or not head.unviewed or self._unviewed:
+            return None
+        replayer = self._replayer()
+        if self.head == head:  # (not if another process's head came since: its stay)
+            replayer.index.viewed(head.unviewed, replayer.index.view_tick)
+        return replayer
 
     def _held_back(self, now: float) -> bool:
         """Whether a long-lived reader leaves this save for later.
 
         Its first save is made at once. After that it saves at most every
         ``_SAVE_EVERY_S``, and not while the head on disk is younger than
-        that, whoever wrote it: many long-lived writers of one list elect, by
-        the head's mtime, the one that saves (no lock, so none can go stale);
-        what the others caught up since is read by the next reader, or saved
-        by them once the list is quiet. The save itself is spread over the
-        next calls (``_staged``).
+        that, whoever wrote it; of many long-lived writers of one list, the one
+        holding ``.saving`` stages and writes the next head (``_save.saving``:
+        no lock, so none can go stale); what the others caught up since is
+        read by the next reader, or saved by them once the list is quiet. The
+        save itself is spread over the next calls (``_staged``).
         """
         if not self._saved_at:
             return False
@@ -358,14 +364,6 @@ class Reader:
             replayer.shards.staged.clear()
             self._staging_since = now
         return stage(snapshot, replayer, STAGE_BYTES)
-
-    def _write(
-        self, snapshot: Snapshot, replayer: Replayer, stats: dict[str, os.stat_result]
-    ) -> Head | None:
-        from ._save import write
-
-        age = time.monotonic() - self._saved_at
-        return write(snapshot, replayer, stats, self.head, age, self._token)
 
     # ------------------------------------------------------- time and audit
 

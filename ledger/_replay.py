@@ -112,7 +112,7 @@ class Replayer:
             else Index(base.rows, base.edges, base.derived, machine, base.aliases)
         )
         if base is not None:
-            self.index.view_changes.update(base.unviewed)  # (their files are looked at)
+            self.index.unview(base.unviewed)  # (their files are looked at)
         self.shards = Shards(self.index, base, client_id, self._warn)
         self.shards.recover = self._recover_shard
         self._machine = machine

@@ -158,6 +158,7 @@ def saving(snapshot: Snapshot, token: bytes) -> bool:
     try:
         found = folder.read(SAVING, limit=64)
         if found == token:
+            os.utime(SAVING, dir_fd=folder.fd)  # (still saving: not to be taken over)
             return True
         st = None if found is None else folder.lstat(SAVING)
         if st is not None and 0 <= time.time() - st.st_mtime < SAVING_FOR_S:

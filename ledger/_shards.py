@@ -290,7 +290,7 @@ class Shards:
             if part is not None:
                 old = slot.partials.get(task_id)
                 if old is None or old.task != part.task:
-                    self.index.view_changes.add(task_id)
+                    self.index.unview((task_id,))
                 if old != part:  # (an unchanged task keeps its object, and its JSON)
                     slot.partials[task_id] = part
                 changed.append(part)

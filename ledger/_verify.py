@@ -336,3 +336,22 @@ def _replay_findings(report: Report, replayer: Replayer, now_ms: int | None) -> 
                     "of this clock (its ops do not move other writers' clocks)",
                     WARNING,
                 )
+
+
+def changed_logs(layout: Layout) -> list[str]:
+    """Logs the snapshot read that are not what it read any more (logs only grow)."""
+    from ._replay import log_changed
+    from ._snapshot import Snapshot
+
+    cache = layout.open("cache")
+    if cache is None:
+        return []
+    with cache:
+        head = Snapshot(cache).read_head()
+    folder = layout.open("logs")
+    if head is None or folder is None:
+        return []
+    with folder:
+        stats = scan_logs(folder)
+        changed = (n for n in head.logs if n in stats)
+        return [n for n in changed if log_changed(folder, n, head.logs[n], stats[n])]

@@ -13,8 +13,8 @@ session take turns and never reuse a pycrdt clock):
 6. refuse to append a record its own reader would reject; append it and
    fsync.
 
-That is all a writer does. Task files are brought in line by the caller
-(``_view``), and snapshots by whoever reads next.
+That is all a writer does. Its task files are brought in line by the
+caller (``_after_write.show``), and its snapshot is saved after that.
 """
 
 from __future__ import annotations

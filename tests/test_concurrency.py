@@ -126,7 +126,7 @@ ids = ids.split(",")
 ledger = Ledger.open(home, "main", session)
 ledger.seen()
 if mode == "die":
-    View.sync = lambda self, ids, state=None: os._exit(0)
+    View.sync = lambda self, ids, state=None, own=True: os._exit(0)
 time.sleep(max(0.0, float(start) - time.time()))
 for n in range(int(count)):
     ledger.update(ids[n % len(ids)], Edits(set_meta={f"{session}-{n}": n}))

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ledger import Edits, Ledger
 from tests.conftest import proc_env
 
@@ -38,7 +40,9 @@ def files(home: Path) -> dict[str, dict[str, object]]:
     return {p.stem: json.loads(p.read_text()) for p in sorted((home / "main").glob("*.json"))}
 
 
-def test_a_reader_after_many_writers_sees_every_op_and_every_file(home: Path) -> None:
+def test_a_reader_after_racing_library_writers_some_killed_sees_every_op_and_file(
+    home: Path,
+) -> None:
     writers, count = 4, 12
     setup = Ledger.open(home, "main", "setup", long_lived=False)
     shared = [setup.create(Edits(subject=f"shared {n}")).id for n in range(6)]
@@ -120,3 +124,143 @@ def test_a_read_leaves_a_head_naming_no_file_its_pass_looked_at(home: Path) -> N
     assert unviewed() == ids
     reader.state()
     assert unviewed() == []
+
+
+def test_a_file_found_behind_again_during_a_write_stays_named_for_the_next_reader(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write brings two files in line; while it holds the second one's lock, another
+    writer appends an op on the first and dies before its file. The first file was
+    written before that op: the write must not count it as in line."""
+    import ledger._cclock as cclock
+
+    bob = Ledger.open(home, "main", "bob")
+    one, two = sorted(bob.create(Edits(subject="x")).id for _ in range(2))
+    real = cclock.LockDir.acquire
+    fired = []
+
+    def acquire(self: cclock.LockDir) -> None:
+        if self.lock == f"{two}.json.lock" and not fired:
+            fired.append(1)  # alice appends on ``one`` and dies before its file
+            subprocess.run([sys.executable, "-c", KILLED_SUBJECT, str(home), one],
+                           env=proc_env(home), check=True)  # fmt: skip
+        real(self)
+
+    monkeypatch.setattr(cclock.LockDir, "acquire", acquire)
+    bob.update(two, Edits(add_blocks=[one]))  # writes ``one``'s file, then ``two``'s
+    monkeypatch.setattr(cclock.LockDir, "acquire", real)
+    assert fired and files(home)[one]["subject"] == "x"  # behind alice's op
+    assert bob.reader.replayer is not None and one in bob.reader.replayer.index.unviewed()
+    bob.flush()
+    reader = Ledger.open(home, "main", "reader", long_lived=False)
+    assert reader.get(one).subject == "renamed by alice"
+    assert files(home)[one]["subject"] == "renamed by alice"
+
+
+KILLED_SUBJECT = """
+import os, sys
+from ledger import Edits, Ledger
+from ledger._view import View
+View.sync = lambda self, ids, state=None, own=True: os._exit(0)
+Ledger.open(sys.argv[1], "main", "alice").update(sys.argv[2], Edits(subject="renamed by alice"))
+"""
+
+KILLED_BEFORE_BASELINE = """
+import os, sys
+from ledger import Edits, Ledger, Status
+from ledger._baseline import Baselines
+Baselines.keep = lambda *args: os._exit(0)  # (the task file is written, its baseline not)
+Ledger.open(sys.argv[1], "main", "alice").update(sys.argv[2], Edits(status=Status.IN_PROGRESS))
+"""
+
+
+def test_a_write_after_a_writer_died_between_its_file_and_its_baseline_stands(
+    home: Path,
+) -> None:
+    """Alice's file holds her op but its baseline is the one before: a pass reads it
+    as a change Claude Code made. Recorded before bob's write it records nothing;
+    recorded after, it would put alice's status back over bob's."""
+    import os
+    import time
+
+    from ledger import Status
+
+    setup = Ledger.open(home, "main", "setup", long_lived=False)
+    task = setup.create(Edits(subject="t")).id
+    setup.tasks()  # (a pass: the folder's stamp, so bob's write looks at the file alone)
+    subprocess.run([sys.executable, "-c", KILLED_BEFORE_BASELINE, str(home), task],
+                   env=proc_env(home), check=True)  # fmt: skip
+    assert files(home)[task]["status"] == "in_progress"
+    lock = home / "main" / f"{task}.json.lock"  # alice died holding it: stale in 10 s
+    os.utime(lock, (time.time() - 60, time.time() - 60))
+    bob = Ledger.open(home, "main", "bob")
+    assert bob.update(task, Edits(status=Status.COMPLETED)).status is Status.COMPLETED
+    reader = Ledger.open(home, "main", "reader", long_lived=False)
+    assert reader.get(task).status is Status.COMPLETED
+    assert files(home)[task]["status"] == "completed"
+
+
+def test_a_file_claude_code_held_locked_is_looked_at_by_the_next_reader(home: Path) -> None:
+    """A reader's pass that finds a file behind but locked by Claude Code leaves it;
+    the next reader (answered from the snapshot the first one saved) writes it."""
+    setup = Ledger.open(home, "main", "setup", long_lived=False)
+    task = setup.create(Edits(subject="t")).id
+    subprocess.run([sys.executable, "-c", KILLED_SUBJECT, str(home), task],
+                   env=proc_env(home), check=True)  # fmt: skip
+    lock = home / "main" / f"{task}.json.lock"
+    lock.mkdir()  # Claude Code is writing it (for longer than a pass waits)
+    first = Ledger.open(home, "main", "first", long_lived=False)
+    assert first.get(task).subject == "renamed by alice"
+    assert any("locked by Claude Code" in w for w in first.warnings)
+    assert files(home)[task]["subject"] == "t"
+    lock.rmdir()
+    second = Ledger.open(home, "main", "second", long_lived=False)
+    assert second.get(task).subject == "renamed by alice"
+    assert files(home)[task]["subject"] == "renamed by alice"
+
+
+def test_what_claude_code_changed_in_a_linked_tasks_file_is_recorded_before_the_write(
+    tmp_path: Path,
+) -> None:
+    """An update that links another task writes that task's file too: a change Claude
+    Code made there is recorded first, as one it made before the write."""
+    from tests.claude_code import NEW, ClaudeCode
+
+    config = tmp_path / "claude"
+    home = config / "tasks"
+    home.mkdir(parents=True)
+    ledger = Ledger.open(home, "main", "alice")
+    one, two = (ledger.create(Edits(subject=s)).id for s in ("one", "two"))
+    ledger.tasks()  # (a pass: the folder's stamp)
+    cc = ClaudeCode(config, "main", NEW)
+    assert cc.update(two, subject="two, by claude code")["success"]
+    ledger.update(one, Edits(add_blocks=[two]))
+    kinds = [(op.session, op.kind) for op in ledger.history(two)]
+    assert kinds[-2:] == [("claude-code", "update"), ("alice", "update")]
+    assert ledger.get(two).subject == "two, by claude code"
+
+
+def test_a_command_answered_from_a_head_naming_tasks_writes_it_again_once_it_looked(
+    home: Path,
+) -> None:
+    """A head a read saved before any pass (``seen``) names every task it read; the
+    next command, answered from it, looks at them and writes the head without them."""
+    import shutil
+
+    from ledger import Layout
+
+    writer = Ledger.open(home, "main", "writer", long_lived=False)
+    ids = sorted(writer.create(Edits(subject=f"t{n}")).id for n in range(5))
+    cache = Layout.of(home, "main").root / "cache"
+    shutil.rmtree(cache)
+    Ledger.open(home, "main", "first", long_lived=False).seen()
+
+    def unviewed() -> list[str]:
+        return sorted(json.loads((cache / "head.json").read_bytes())["unviewed"])
+
+    assert unviewed() == ids
+    second = Ledger.open(home, "main", "second", long_lived=False)
+    assert [t.id for t in second.tasks()] and unviewed() == []
+    third = Ledger.open(home, "main", "third", long_lived=False)
+    third.tasks()
+    assert third.reader.replayer is None  # (answered from the head alone)
