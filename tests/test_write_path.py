@@ -264,3 +264,21 @@ def test_a_command_answered_from_a_head_naming_tasks_writes_it_again_once_it_loo
     third = Ledger.open(home, "main", "third", long_lived=False)
     third.tasks()
     assert third.reader.replayer is None  # (answered from the head alone)
+
+
+def test_a_writer_holding_too_many_unviewed_tasks_looks_at_them_itself(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ``UNVIEWED_MAX`` tasks other writers changed, a writer brings their files in
+    line itself (so the heads it saves name at most that many)."""
+    import ledger._after_write as after_write
+
+    bob = Ledger.open(home, "main", "bob")
+    mine, theirs = (bob.create(Edits(subject=s)).id for s in ("mine", "theirs"))
+    subprocess.run([sys.executable, "-c", KILLED_SUBJECT, str(home), theirs],
+                   env=proc_env(home), check=True)  # fmt: skip
+    assert files(home)[theirs]["subject"] == "theirs"  # alice died before her file
+    monkeypatch.setattr(after_write, "UNVIEWED_MAX", 0)
+    bob.update(mine, Edits(subject="mine, again"))
+    assert files(home)[theirs]["subject"] == "renamed by alice"  # bob wrote it
+    assert bob.reader.replayer is not None and not bob.reader.replayer.index.unviewed()
