@@ -257,9 +257,9 @@ class View:
         data = folder.read(f"{name}.json")
         if data is None or data != marks.baseline(task_id) or marks.hidden(state.tasks[task_id]):
             return False
-        if renders(state, task_id, name) != data:  # ahead of this state (another
+        if _renders(state, task_id, name) != data:  # ahead of this state (another
             now = self.current() if again else state  # writer's), unless a write just made it
-            if now is state or renders(now, task_id, name) != data:
+            if now is state or _renders(now, task_id, name) != data:
                 return False
         st = folder.lstat(f"{name}.json")
         if st is None or before is None or scan_stat(st) != scan_stat(before):
@@ -380,7 +380,7 @@ class View:
             self.warnings.append("could not raise .highwatermark; left for later")
 
 
-def renders(state: State, task_id: str, name: str) -> bytes | None:
+def _renders(state: State, task_id: str, name: str) -> bytes | None:
     """The bytes the task's file holds in this state (None: it has none)."""
     task = state.tasks.get(task_id)
     if task is None or task.deleted:
