@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 from types import FrameType
 
 import click
@@ -15,8 +16,18 @@ from ._output import elide, json_text, when
 from ._query import summary
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+def _stop_on_sigterm() -> threading.Event:
+    """Make SIGTERM stop this watch: a KeyboardInterrupt, and an event the follower
+    checks at its next step (the exception is swallowed when it is raised inside a
+    finalizer the collector runs, and the watch would go on)."""
+    stop = threading.Event()
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    return stop
 
 
 def _line(ledger: Ledger, event: LiveEvent) -> str:
@@ -80,7 +91,7 @@ def watch(
             task_id = ledger.seen().resolve(task_ref)
         except NotFound:
             task_id = task_ref  # a task yet to come
-    signal.signal(signal.SIGTERM, _interrupt)
+    stop = _stop_on_sigterm()
     if sync_remote is not None:
         from ._sync import background_sync
 
@@ -88,6 +99,7 @@ def watch(
     only = Filter(task=task_id, session=by_session)
     try:
         with Follower(ledger, poll_s=poll_interval if poll else None, only=only) as follower:
+            follower.stop_event = stop
             flush_warnings(ledger)
             for batch in follower:
                 for event in batch:

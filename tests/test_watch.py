@@ -298,3 +298,25 @@ def test_a_stopped_watcher_writes_what_it_carried(home: Path) -> None:
     assert not settled(layout)  # the watcher carries what it confirmed
     assert watcher.stop() == 0, watcher.errors
     assert settled(layout), watcher.errors  # ... and wrote it as it stopped
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_sigterm_stops_a_watch_even_when_its_interrupt_is_swallowed() -> None:
+    """SIGTERM raises KeyboardInterrupt wherever the watch is; raised inside a
+    finalizer the collector runs, it is printed and dropped, and the watch would go
+    on: the handler also sets the event the follower stops on."""
+    from cli._watch import _stop_on_sigterm
+
+    old = signal.getsignal(signal.SIGTERM)
+    try:
+        stop = _stop_on_sigterm()
+
+        class Finalized:
+            def __del__(self) -> None:
+                os.kill(os.getpid(), signal.SIGTERM)
+                sum(range(10_000))  # (the handler runs here, inside the finalizer)
+
+        Finalized()  # dropped at once: its KeyboardInterrupt goes nowhere
+        assert stop.is_set()
+    finally:
+        signal.signal(signal.SIGTERM, old)
