@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import functools
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any, NamedTuple, TypeVar
 
 import click
@@ -218,3 +221,17 @@ def json_or_nothing(env: Env, items: Sequence[Any], shape: Callable[[Any], Any],
         click.echo(none, err=True)
         return True
     return False
+
+
+def stop_on_sigterm() -> threading.Event:
+    """Make SIGTERM stop a long-running command: a KeyboardInterrupt, and an event its
+    loop checks at each step (the exception is swallowed when it is raised inside a
+    finalizer the collector runs, and the loop would go on)."""
+    stop = threading.Event()
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    return stop

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import signal
 import threading
-import time
-from types import FrameType
 
 import click
 
 from ledger import Ledger, SyncError
 
-from ._options import Env, ledger_command, seconds_option
+from ._options import Env, ledger_command, seconds_option, stop_on_sigterm
 from ._output import clean, emit_json
-
-
-def _stop(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
 
 
 def _report(env: Env, synced: object, remote: str) -> None:
@@ -47,9 +40,9 @@ def sync(env: Env, remote: str | None, keep: bool, interval: float) -> None:
             raise SyncError("the remote holds logs that were rewritten (see the warnings); "
                             "nothing local changed")  # fmt: skip
         return
-    signal.signal(signal.SIGTERM, _stop)
+    stop = stop_on_sigterm()
     try:
-        while True:
+        while not stop.is_set():
             try:
                 _report(env, env.ledger.sync(remote), remote or "the last remote")
             except SyncError as exc:
@@ -57,7 +50,7 @@ def sync(env: Env, remote: str | None, keep: bool, interval: float) -> None:
             from ._options import flush_warnings
 
             flush_warnings(env.ledger)
-            time.sleep(interval)
+            stop.wait(interval)
     except KeyboardInterrupt:
         return
 

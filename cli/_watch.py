@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
-from types import FrameType
 
 import click
 
 from ledger import Filter, Follower, Ledger, LiveEvent, NotFound, default_session, record_json
 
-from ._options import Env, SessionName, TaskRef, flush_warnings, reader_command, seconds_option
+from ._options import (
+    Env,
+    SessionName,
+    TaskRef,
+    flush_warnings,
+    reader_command,
+    seconds_option,
+    stop_on_sigterm,
+)
 from ._output import elide, json_text, when
 from ._query import summary
-
-
-def _stop_on_sigterm() -> threading.Event:
-    """Make SIGTERM stop this watch: a KeyboardInterrupt, and an event the follower
-    checks at its next step (the exception is swallowed when it is raised inside a
-    finalizer the collector runs, and the watch would go on)."""
-    stop = threading.Event()
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
-    return stop
 
 
 def _line(ledger: Ledger, event: LiveEvent) -> str:
@@ -91,7 +82,7 @@ def watch(
             task_id = ledger.seen().resolve(task_ref)
         except NotFound:
             task_id = task_ref  # a task yet to come
-    stop = _stop_on_sigterm()
+    stop = stop_on_sigterm()
     if sync_remote is not None:
         from ._sync import background_sync
 

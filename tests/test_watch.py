@@ -305,11 +305,11 @@ def test_sigterm_stops_a_watch_even_when_its_interrupt_is_swallowed() -> None:
     """SIGTERM raises KeyboardInterrupt wherever the watch is; raised inside a
     finalizer the collector runs, it is printed and dropped, and the watch would go
     on: the handler also sets the event the follower stops on."""
-    from cli._watch import _stop_on_sigterm
+    from cli._options import stop_on_sigterm
 
     old = signal.getsignal(signal.SIGTERM)
     try:
-        stop = _stop_on_sigterm()
+        stop = stop_on_sigterm()
 
         class Finalized:
             def __del__(self) -> None:
