@@ -203,12 +203,17 @@ def test_a_write_after_a_writer_died_between_its_file_and_its_baseline_stands(
 def test_a_file_claude_code_held_locked_is_looked_at_by_the_next_reader(home: Path) -> None:
     """A reader's pass that finds a file behind but locked by Claude Code leaves it;
     the next reader (answered from the snapshot the first one saved) writes it."""
+    import os
+    import time
+
     setup = Ledger.open(home, "main", "setup", long_lived=False)
     task = setup.create(Edits(subject="t")).id
     subprocess.run([sys.executable, "-c", KILLED_SUBJECT, str(home), task],
                    env=proc_env(home), check=True)  # fmt: skip
     lock = home / "main" / f"{task}.json.lock"
     lock.mkdir()  # Claude Code is writing it (for longer than a pass waits)
+    later = time.time() + 3600  # (fresh however slow this machine is: stale only after 10 s)
+    os.utime(lock, (later, later))
     first = Ledger.open(home, "main", "first", long_lived=False)
     assert first.get(task).subject == "renamed by alice"
     assert any("locked by Claude Code" in w for w in first.warnings)
