@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from ._baseline import Baselines
 from ._errors import Ambiguous, NotFound, StorageError
 from ._ids import is_native_id, is_task_id
+from ._settled import untrusted
 
 if TYPE_CHECKING:
     from ._carry import Carry
@@ -64,11 +65,8 @@ def needs_pass(
     with folder, Baselines(layout, carry) as marks:
         try:
             st = os.fstat(folder.fd)
-            if not marks.quiet(st):
-                if marks.at is None or marks.pending or marks.replaced(st):
-                    return True  # (never looked over, a write failed, or the folder is new)
-                if _unknown_file(folder, state):
-                    return True
+            if not marks.quiet(st) and (untrusted(marks, st) or _unknown_file(folder, state)):
+                return True
             return not all(_untouched(folder, marks, state, t) for t in task_ids)
         except OSError:
             return True

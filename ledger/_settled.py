@@ -38,7 +38,7 @@ def settled(layout: Layout, carry: Carry | None = None) -> bool:
         st = os.fstat(folder.fd)
         if marks.quiet(st):
             return True
-        if marks.at is None or marks.pending or marks.replaced(st):
+        if untrusted(marks, st) or marks.at is None:  # (the second for the type checker)
             return False
         started = time.time_ns()
         names = scan(folder)
@@ -51,6 +51,12 @@ def settled(layout: Layout, carry: Carry | None = None) -> bool:
                 return False
         marks.settle(folder, started)
         return True
+
+
+def untrusted(marks: Baselines, st: os.stat_result) -> bool:
+    """Whether the last pass's stamp says nothing of a folder that is not quiet: no
+    pass looked it over, the last one left work undone, or the folder is a new one."""
+    return marks.at is None or marks.pending or marks.replaced(st)
 
 
 def flush(layout: Layout, carry: Carry) -> None:

@@ -287,3 +287,29 @@ def test_a_writer_holding_too_many_unviewed_tasks_looks_at_them_itself(
     bob.update(mine, Edits(subject="mine, again"))
     assert files(home)[theirs]["subject"] == "renamed by alice"  # bob wrote it
     assert bob.reader.replayer is not None and not bob.reader.replayer.index.unviewed()
+
+
+def test_a_task_claude_code_created_is_recorded_by_the_next_write_before_a_folder_removal(
+    tmp_path: Path,
+) -> None:
+    """A write of another task finds a task file of no task it knows in a folder its
+    last pass looked over: it records that task first, so removing the folder after
+    the write (a sweep, ``rm -rf``) does not take the task with it."""
+    import shutil
+
+    from tests.claude_code import NEW, ClaudeCode
+
+    config = tmp_path / "claude"
+    home = config / "tasks"
+    home.mkdir(parents=True)
+    ledger = Ledger.open(home, "main", "alice")
+    mine = ledger.create(Edits(subject="mine")).id
+    ledger.tasks()  # (a pass: the folder's stamp)
+    cc = ClaudeCode(config, "main", NEW)
+    number = cc.create("made by claude code")
+    ledger.update(mine, Edits(subject="mine, again"))
+    shutil.rmtree(cc.folder)
+    reader = Ledger.open(home, "main", "reader", long_lived=False)
+    subjects = sorted(t.subject for t in reader.tasks())
+    assert subjects == ["made by claude code", "mine, again"]
+    assert reader.get(number).subject == "made by claude code"
