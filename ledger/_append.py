@@ -66,18 +66,21 @@ class Appender:
         """The log's current size in bytes."""
         return os.fstat(self._fd).st_size
 
-    def append(self, line: bytes) -> None:
-        """Append one record line (without newline) and fsync it.
+    def append(self, line: bytes) -> int:
+        """Append one record line (without newline) and fsync it; return the offset
+        it starts at when nothing came before it but whole lines, else -1.
 
         Raises:
             StorageError: when the write or fsync fails (the record may then be
                 a torn line, which readers skip and the next append terminates).
         """
-        self.append_unsynced(line)
+        at = self.append_unsynced(line)
         self.sync()
+        return at
 
-    def append_unsynced(self, line: bytes) -> None:
-        """Append one record line without waiting for the disk (bulk loads; call ``sync``).
+    def append_unsynced(self, line: bytes) -> int:
+        """Append one record line without waiting for the disk (bulk loads; call ``sync``);
+        return the offset it starts at, or -1 after terminating a torn line.
 
         Raises:
             StorageError: when the write fails.
@@ -85,11 +88,13 @@ class Appender:
         try:
             size = os.fstat(self._fd).st_size
             data = line + b"\n"
+            at = size
             if size and os.pread(self._fd, 1, size - 1) != b"\n":
-                data = TORN_MARK + data
+                data, at = TORN_MARK + data, -1
             write_all(self._fd, data)
         except OSError as exc:
             raise StorageError(f"cannot append to {self.where}: {reason(exc)}") from exc
+        return at
 
     def sync(self) -> None:
         """Wait until everything appended is on disk.

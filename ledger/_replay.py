@@ -245,11 +245,18 @@ class Replayer:
         sane = [h for h in self.last_hlc.values() if h.ms <= limit]
         return max([HLC_ZERO, *sane, self.last_hlc.get(writer, HLC_ZERO)])
 
-    def own(self, name: str, record: Record, line: bytes) -> None:
-        """Take in a record this replayer's documents just wrote and its writer appended."""
+    def own(self, name: str, record: Record, line: bytes, at: int = -1) -> None:
+        """Take in a record this replayer's documents just wrote and its writer appended
+        (``at``: the offset its line starts at, when known); a log read up to there
+        is read past it, not read again."""
         self.accept.own(name, record, line)
         self.heads[name] = (record.seq, line, "")
         self._clock(record)
+        cursor = self.cursors.get(name)
+        if at >= 0 and cursor is not None and cursor.offset == at and not cursor.tail:
+            cursor.offset += len(line) + 1
+            cursor.line += 1
+            cursor.last = line
 
     def held_back(self) -> Iterator[tuple[str, int, int]]:
         """Writers with records waiting for a missing one: (writer, missing seq, held)."""

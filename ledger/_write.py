@@ -156,8 +156,8 @@ class Writer:
                     return damage
                 raise StorageError(f"writer {writer} cannot append safely: {damage}")
             record, line = self._stamp(replayer, op, writer, seq + 1, prev)
-            appender.append(line)
-            replayer.own(name, record, line)
+            at = appender.append(line)
+            replayer.own(name, record, line, at)
             self.reader.appended(record)
         return Committed(op, record, replayer.state(), state)
 
