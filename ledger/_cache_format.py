@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._datatype import datatype
 from ._errors import CacheBroken
-from ._json import dumps_bytes
+from ._json import dumps_bytes, loads
 from ._state import Key, Row
 
 if TYPE_CHECKING:  # a read answered from the rows never loads the model
@@ -157,17 +157,19 @@ class Partials(MutableMapping[str, "Partial"]):
 
     def __init__(
         self,
-        items: dict[str, Partial | dict[str, Any]] | None = None,
+        items: dict[str, Partial | dict[str, Any] | bytes] | None = None,
         encoded: dict[str, bytes] | None = None,
     ) -> None:
-        self._items: dict[str, Partial | dict[str, Any]] = {} if items is None else items
+        #: each task resolved, or as its JSON (parsed, or its text: parsed when asked)
+        self._items: dict[str, Partial | dict[str, Any] | bytes] = {} if items is None else items
         self._bytes: dict[str, bytes] = {} if encoded is None else encoded
 
     def __getitem__(self, task_id: str) -> Partial:
         found = self._items[task_id]
-        if isinstance(found, dict):
+        if isinstance(found, (dict, bytes)):
             try:
-                found = partial_in(found)
+                raw = loads(found, depth=None) if isinstance(found, bytes) else found
+                found = partial_in(raw)
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise CacheBroken(f"task {task_id} in the cache: {exc!r}") from exc
             if found.task.id != task_id:
@@ -193,7 +195,7 @@ class Partials(MutableMapping[str, "Partial"]):
     def tasks(self) -> dict[str, Task]:
         """Every task (without derived edges), read where not read yet."""
         return {
-            task_id: (self[task_id] if isinstance(p, dict) else p).task
+            task_id: (self[task_id] if isinstance(p, (dict, bytes)) else p).task
             for task_id, p in self._items.items()
         }
 
@@ -206,7 +208,10 @@ class Partials(MutableMapping[str, "Partial"]):
         done = self._bytes
         for task_id, p in self._items.items():
             if task_id not in done:
-                done[task_id] = dumps_bytes(p if isinstance(p, dict) else partial_out(p))
+                done[task_id] = (
+                    p if isinstance(p, bytes)
+                    else dumps_bytes(p if isinstance(p, dict) else partial_out(p))
+                )  # fmt: skip
         return [done[task_id] for task_id in self._items]
 
     @classmethod

@@ -48,7 +48,7 @@ from ._cache_format import (
 from ._datatype import datatype
 from ._errors import CacheBroken
 from ._fs import Dir
-from ._ids import is_task_id, shard_of
+from ._shard_file import shard_file_in, shard_file_out
 from ._state import Edges, RawEdges, Row
 
 if TYPE_CHECKING:  # a read answered from the rows never loads the model
@@ -284,9 +284,7 @@ class Snapshot:
         self, shard: str, partials: Mapping[str, Partial], declared: Mapping[int, int], doc: bytes
     ) -> tuple[str, int] | None:
         """Write one shard's snapshot and resolved tasks; return their token and size."""
-        declared_json = _json.dumps_bytes({f"{c:x}": k for c, k in declared.items()})
-        tasks = b",\n".join(Partials.of(partials).out())  # (one a line: ``_read_shard_tasks``)
-        view = b'{"tasks":[%b],"declared":%b}' % (tasks, declared_json)
+        view = shard_file_out(partials, declared)
         # Named by their checksums: a reader refuses a file whose bytes changed.
         token = f"{zlib.crc32(doc):08x}{zlib.crc32(view):08x}"
         try:
@@ -330,22 +328,7 @@ class Snapshot:
         return found[0], dict(found[1])
 
     def _read_shard_tasks(self, shard: str, token: str) -> tuple[Partials, dict[int, int]]:
-        data = self._shard_file(shard, token, "json", token[8:])
-        try:
-            raw = _json.loads(data, depth=None)
-            items: dict[str, Partial | dict[str, Any]] = {}
-            for item in raw["tasks"]:
-                task_id = item["id"]
-                if not (isinstance(task_id, str) and is_task_id(task_id)):
-                    raise ValueError("a task without a valid id")
-                if shard_of(task_id) != shard or task_id in items:
-                    raise ValueError("a task in the wrong shard, or twice")
-                items[task_id] = item
-            tasks = Partials(items, _encoded(data, items))
-            declared = {int(c, 16): int(k) for c, k in raw["declared"].items()}
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise CacheBroken(f"shard {shard}: {exc}") from exc
-        return tasks, declared
+        return shard_file_in(shard, self._shard_file(shard, token, "json", token[8:]))
 
     # -- base
 
@@ -379,14 +362,3 @@ class Snapshot:
         )  # fmt: skip
 
     # -- housekeeping
-
-
-def _encoded(data: bytes, items: Mapping[str, object]) -> dict[str, bytes] | None:
-    """Each task's JSON text as the shard file holds it, one a line (a save writes a
-    task that did not change as it was read, without encoding it again); None for a
-    file that does not hold them so (an older one)."""
-    start, end = data.find(b'{"tasks":[') + 10, data.rfind(b'],"declared":')
-    if start < 10 or end < start:
-        return None
-    lines = data[start:end].split(b",\n") if end > start else []
-    return dict(zip(items, lines, strict=True)) if len(lines) == len(items) else None

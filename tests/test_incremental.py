@@ -181,7 +181,7 @@ def test_a_save_writes_the_shard_tasks_it_did_not_change_as_it_read_them(home: P
     import json
 
     from ledger._cache_format import Partials
-    from ledger._snapshot import _encoded
+    from ledger._shard_file import _encoded
 
     ledger = Ledger.open(home, "main", "writer", long_lived=False)
     for n in range(40):
@@ -203,6 +203,51 @@ def test_a_save_writes_the_shard_tasks_it_did_not_change_as_it_read_them(home: P
     old = Partials(dict(tasks._items))
     assert old.out() == tasks.out() and old.tasks() == tasks.tasks()
     snapshot.close()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["a task line that is not JSON", "a task of another shard", "a task twice", "bad clocks"],
+)
+def test_a_shard_file_read_line_by_line_refuses_what_is_damaged(home: Path, damage: str) -> None:
+    """A shard's tasks are read one a line, each parsed only when asked for: a
+    damaged file, whose checksum holds, is still found out -- when the task is read,
+    or at once for ids and clocks -- and the state is read from the logs instead."""
+    import json
+    import zlib
+
+    writer = Ledger.open(home, "main", "writer", long_lived=False)
+    ids = [writer.create(Edits(subject=f"task {n}", set_meta={"n": n})).id for n in range(40)]
+    want = {t.id: t for t in _fresh(home).state().live()}
+    cache = Layout.of(home, "main").root / "cache"
+    head = json.loads((cache / "head.json").read_bytes())
+    shard = max(head["shards"], key=lambda s: sum(t[:2] == s for t in ids))
+    token = head["shards"][shard]
+    data = (cache / "shards" / f"{shard}.{token}.json").read_bytes()
+    lines = data.split(b",\n")
+    assert len(lines) >= 2 and lines[0].startswith(b'{"tasks":[{"id":"')
+    if damage == "a task line that is not JSON":
+        lines[1] = lines[1][:40]
+    elif damage == "a task of another shard":
+        other = next(t for t in ids if t[:2] != shard)
+        lines[1] = lines[1][:7] + other.encode() + lines[1][23:]
+    elif damage == "a task twice":
+        lines[1] = lines[0][len(b'{"tasks":[') :]
+    else:
+        lines[-1] = lines[-1].replace(b'"declared":{', b'"declared":{"zz":1,')
+    bad = b",\n".join(lines)
+    new = token[:8] + f"{zlib.crc32(bad):08x}"
+    (cache / "shards" / f"{shard}.{new}.json").write_bytes(bad)
+    os.link(cache / "shards" / f"{shard}.{token}.bin", cache / "shards" / f"{shard}.{new}.bin")
+    head["shards"][shard] = new
+    (cache / "head.json").write_text(json.dumps(head))
+
+    reader = _fresh(home)
+    got = {t.id: t for t in reader.state().live()}
+    assert got == want
+    assert any("derived cache was broken" in w for w in reader.warnings), reader.warnings
+    Ledger.open(home, "main", "later", long_lived=False).update(ids[0], Edits(subject="x"))
+    assert _fresh(home).get(ids[0]).subject == "x"
 
 
 # ------------------------------------------------------------ rows file checks
