@@ -75,6 +75,8 @@ def _lines(shard: str, data: bytes) -> tuple[Partials, dict[int, int]] | None:
         return None
     lines = data[start:end].split(b",\n") if end > start else []
     heads = b"".join([line[:25] for line in lines])
+    if len(heads) != 25 * len(lines) or not 0 < len(shard) < 16:
+        return None  # (a line too short to start with an id, or no shard's name)
     if not _heads(shard).fullmatch(heads):
         return None
     text = heads.decode("ascii")
@@ -93,7 +95,7 @@ def _lines(shard: str, data: bytes) -> tuple[Partials, dict[int, int]] | None:
 
 def _heads(shard: str) -> re.Pattern[bytes]:
     """The starts of a shard file's task lines: each ``{"id":"<a task id of the shard>",``."""
-    rest = max(0, 16 - len(shard))  # (a task id is 16 hex digits, its shard the first two)
+    rest = 16 - len(shard)  # (a task id is 16 hex digits, its shard the first two)
     return re.compile(rb'(?:\{"id":"' + re.escape(shard.encode()) + rb'[0-9a-f]{%d}",)*' % rest)
 
 

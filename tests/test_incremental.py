@@ -207,7 +207,13 @@ def test_a_save_writes_the_shard_tasks_it_did_not_change_as_it_read_them(home: P
 
 @pytest.mark.parametrize(
     "damage",
-    ["a task line that is not JSON", "a task of another shard", "a task twice", "bad clocks"],
+    [
+        "a task line that is not JSON",
+        "a line shorter than its id",
+        "a task of another shard",
+        "a task twice",
+        "bad clocks",
+    ],
 )
 def test_a_shard_file_read_line_by_line_refuses_what_is_damaged(home: Path, damage: str) -> None:
     """A shard's tasks are read one a line, each parsed only when asked for: a
@@ -228,6 +234,8 @@ def test_a_shard_file_read_line_by_line_refuses_what_is_damaged(home: Path, dama
     assert len(lines) >= 2 and lines[0].startswith(b'{"tasks":[{"id":"')
     if damage == "a task line that is not JSON":
         lines[1] = lines[1][:40]
+    elif damage == "a line shorter than its id":
+        lines[1] = lines[1][:20]
     elif damage == "a task of another shard":
         other = next(t for t in ids if t[:2] != shard)
         lines[1] = lines[1][:7] + other.encode() + lines[1][23:]
