@@ -221,9 +221,7 @@ class View:
             name = self._name(state, task_id)
         lock = LockDir(folder, f"{name}.json")
         try:
-            # (a file of this process's own write is behind it: straight to the lock)
-            mine = fresh is not None and own
-            if not mine and self._current(folder, marks, state, task_id, name):
+            if self._current(folder, marks, state, task_id, name, again=fresh is None or not own):
                 return
             with lock:
                 self._locked(folder, marks, task_id, name, out)
@@ -243,8 +241,9 @@ class View:
             marks.unsettle(name)
 
     def _current(
-        self, folder: Dir, marks: Baselines, state: State, task_id: str | None, name: str
-    ) -> bool:
+        self, folder: Dir, marks: Baselines, state: State, task_id: str | None, name: str,
+        *, again: bool = True,
+    ) -> bool:  # fmt: skip
         """Whether the file holds what the state says, unchanged by Claude Code.
 
         Seen without Claude Code's lock (its stat the same before and after the
@@ -258,8 +257,8 @@ class View:
         data = folder.read(f"{name}.json")
         if data is None or data != marks.baseline(task_id) or marks.hidden(state.tasks[task_id]):
             return False
-        if _renders(state, task_id, name) != data:  # ahead of this state (another writer's)
-            now = self.current()
+        if _renders(state, task_id, name) != data:  # ahead of this state (another
+            now = self.current() if again else state  # writer's), unless a write just made it
             if now is state or _renders(now, task_id, name) != data:
                 return False
         st = folder.lstat(f"{name}.json")
