@@ -63,9 +63,10 @@ def shard_file_in(shard: str, data: bytes) -> tuple[Partials, dict[int, int]]:
 def _lines(shard: str, data: bytes) -> tuple[Partials, dict[int, int]] | None:
     """A shard file of one task a line, read without parsing its tasks: each is
     parsed when first asked for (``Partials``; a catch-up that changes 2 of a
-    shard's 40 tasks parses those 2). None for a file not of that shape, or
-    with a task id that is not one of this shard's, or twice (then the whole
-    file is parsed, and says what is wrong).
+    shard's 40 tasks parses those 2). None for a file not of that shape -- an
+    older one, with every task on one line -- or with a task id that is not
+    one of this shard's, or twice (then the whole file is parsed, and says
+    what is wrong).
 
     Raises:
         CacheBroken: for malformed clocks.
@@ -84,6 +85,8 @@ def _lines(shard: str, data: bytes) -> tuple[Partials, dict[int, int]] | None:
     encoded = dict(zip([text[i + 7 : i + 23] for i in range(0, len(text), 25)], lines, strict=True))
     if len(encoded) != len(lines):
         return None
+    if len(lines) == 1 and not _one_task(lines[0]):
+        return None  # (an older file: every task on its one line)
     items.update(encoded)
     try:
         raw = _json.loads(data[end + len(_DECLARED) : -1], depth=None)
@@ -91,6 +94,15 @@ def _lines(shard: str, data: bytes) -> tuple[Partials, dict[int, int]] | None:
     except (TypeError, ValueError, AttributeError) as exc:
         raise CacheBroken(f"shard {shard}: {exc}") from exc
     return Partials(items, encoded), declared
+
+
+def _one_task(line: bytes) -> bool:
+    """Whether a file's only line is one task: compact JSON holds no newline, so
+    several tasks on one line are an older file's (joined by ``,`` alone)."""
+    try:
+        return isinstance(_json.loads(line, depth=None), dict)
+    except ValueError:
+        return False
 
 
 def _heads(shard: str) -> re.Pattern[bytes]:

@@ -205,6 +205,38 @@ def test_a_save_writes_the_shard_tasks_it_did_not_change_as_it_read_them(home: P
     snapshot.close()
 
 
+def test_an_older_shard_file_with_every_task_on_one_line_is_read_whole(home: Path) -> None:
+    """A shard file saved before tasks went one a line (the same cache version) holds
+    every task on one line: it is read whole, with no warning, and a write of a task
+    that is not its first works on it."""
+    import json
+    import zlib
+
+    writer = Ledger.open(home, "main", "writer", long_lived=False)
+    ids = [writer.create(Edits(subject=f"task {n}")).id for n in range(40)]
+    cache = Layout.of(home, "main").root / "cache"
+    head = json.loads((cache / "head.json").read_bytes())
+    shard = max(head["shards"], key=lambda s: sum(t[:2] == s for t in ids))
+    token = head["shards"][shard]
+    data = (cache / "shards" / f"{shard}.{token}.json").read_bytes()
+    old = data.replace(b",\n", b",")  # what a save wrote then
+    new = token[:8] + f"{zlib.crc32(old):08x}"
+    (cache / "shards" / f"{shard}.{new}.json").write_bytes(old)
+    os.link(cache / "shards" / f"{shard}.{token}.bin", cache / "shards" / f"{shard}.{new}.bin")
+    head["shards"][shard] = new
+    (cache / "head.json").write_text(json.dumps(head))
+    later = [t["id"] for t in json.loads(data)["tasks"]][1:]
+    assert later
+
+    reader = _fresh(home)
+    assert {t.id for t in reader.state().live()} == set(ids)
+    assert not any("broken" in w for w in reader.warnings), reader.warnings
+    other = Ledger.open(home, "main", "other", long_lived=False)
+    other.update(later[-1], Edits(subject="changed"))
+    assert not any("broken" in w for w in other.warnings), other.warnings
+    assert _fresh(home).get(later[-1]).subject == "changed"
+
+
 @pytest.mark.parametrize(
     "damage",
     [
