@@ -30,9 +30,9 @@ from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING
 
 from ._baseline import Baselines
-from ._errors import Ambiguous, NotFound, StorageError
+from ._errors import Ambiguous, NotFound
 from ._ids import is_native_id, is_task_id
-from ._settled import untrusted
+from ._settled import open_folder, untrusted
 
 if TYPE_CHECKING:
     from ._carry import Carry
@@ -56,10 +56,7 @@ def needs_pass(
     and those shown beside it), or a task file Claude Code created (recorded now,
     whatever happens to the folder next). Changes to other files wait for the next
     read, unless no pass ever looked the folder over, or the last one failed."""
-    try:
-        folder = layout.open_view()
-    except StorageError:
-        return True
+    folder = open_folder(layout)
     if folder is None:
         return True
     with folder, Baselines(layout, carry) as marks:

@@ -28,10 +28,7 @@ def settled(layout: Layout, carry: Carry | None = None) -> bool:
     bytes of a file written so recently that its stat cannot tell -- and
     trusts the folder from then on if it is quiet now.
     """
-    try:
-        folder = layout.open_view()
-    except OSError:
-        return False
+    folder = open_folder(layout)
     if folder is None:
         return False
     with folder, Baselines(layout, carry) as marks:
@@ -51,6 +48,15 @@ def settled(layout: Layout, carry: Carry | None = None) -> bool:
                 return False
         marks.settle(folder, started)
         return True
+
+
+def open_folder(layout: Layout) -> Dir | None:
+    """Claude Code's folder, opened; None when it is missing or refused (then the
+    question is answered by a pass, which says why it cannot look)."""
+    try:
+        return layout.open_view()
+    except (StorageError, OSError):
+        return None
 
 
 def untrusted(marks: Baselines, st: os.stat_result) -> bool:
